@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.console import Console
 
 cli = typer.Typer(
     name="archplan",
@@ -10,7 +13,87 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+console = Console()
+err_console = Console(stderr=True)
+
+db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option(None, help="Interface to bind (default: ARCHPLAN_HOST or 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default: ARCHPLAN_PORT or 8000)."),
+    reload: bool = typer.Option(False, help="Reload on code changes (development)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes."),
+) -> None:
+    """Serve the web app and the REST API with uvicorn."""
+    import uvicorn
+
+    from app.settings import get_settings
+
+    settings = _settings_or_exit(get_settings)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from app.migrations import upgrade
+    from app.settings import get_settings
+
+    settings = _settings_or_exit(get_settings)
+    try:
+        upgrade(settings.database_url, revision)
+    except Exception as exc:
+        err_console.print(f"[red]Migration failed:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"Database at revision [bold]{revision}[/bold] ({_redact(settings.database_url)}).")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head revision."""
+    from app.db import get_engine
+    from app.migrations import current_revision, head_revision
+    from app.settings import get_settings
+
+    settings = _settings_or_exit(get_settings)
+    current = current_revision(get_engine(settings.database_url))
+    head = head_revision()
+    state = "up to date" if current == head else "needs `archplan db upgrade`"
+    console.print(f"database: {current or '(empty)'}  code head: {head}  → {state}")
+
+
+def _settings_or_exit(factory):
+    from pydantic import ValidationError
+
+    try:
+        return factory()
+    except ValidationError as exc:
+        for err in exc.errors():
+            err_console.print(f"[red]Configuration error:[/red] {err['msg']}")
+        raise typer.Exit(2) from exc
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Runtime settings, read from ``ARCHPLAN_*`` environment variables (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-insecure-change-me"
+
+
+class Settings(BaseSettings):
+    """archplan configuration.
+
+    Every field maps to an environment variable with the ``ARCHPLAN_`` prefix, e.g.
+    ``ARCHPLAN_DATABASE_URL``. Outside development the default secret key is refused.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ARCHPLAN_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="development, test or production."
+    )
+    database_url: str = Field(
+        f"sqlite:///{PROJECT_ROOT / 'var' / 'archplan.db'}",
+        description="SQLAlchemy URL; SQLite by default, postgresql+psycopg://… in production.",
+    )
+    secret_key: str = Field(DEFAULT_SECRET_KEY, description="Signs sessions and CSRF tokens.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    pricing_dir: Path = Field(PROJECT_ROOT / "pricing_data", description="Bundled price snapshot.")
+    solver: Literal["highs", "cbc"] = "highs"
+    solver_time_limit_s: float = Field(60.0, gt=0)
+    max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest accepted request body.")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> "Settings":
+        if self.environment == "production":
+            if self.secret_key == DEFAULT_SECRET_KEY:
+                raise ValueError(
+                    "ARCHPLAN_SECRET_KEY must be set to a random value outside development "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+                )
+            if len(self.secret_key) < 32:
+                raise ValueError("ARCHPLAN_SECRET_KEY must be at least 32 characters in production.")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
