@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
@@ -46,6 +46,7 @@ from app.catalog.schema import (
     compute_snapshot_id,
     snapshot_json,
 )
+from app.requirements.spec import Framework
 
 __all__ = ["DATA_DIR", "build_snapshot", "main", "render_sources_md"]
 
@@ -207,6 +208,7 @@ class _Builder:
         self.rec = _Recorder()
         self.drafts: dict[str, _Draft] = {}
         self.gpu_specs = {g["name"]: g for g in _yaml(data_dir / "gpus.yaml")}
+        self.compliance_gaps: list[str] = []  # filled by regions() from regions.yaml
 
     # -- shared ------------------------------------------------------------------
 
@@ -743,16 +745,47 @@ class _Builder:
                 )
                 d.spot_hourly = None
 
-    def regions(self, used: set[tuple[str, str]]) -> list[Region]:
+    def regions(self, used: set[tuple[str, str]], source_ids: set[str]) -> list[Region]:
+        """Regions from ``regions.yaml``.
+
+        Compliance programs come from ``defaults.<provider>.compliance`` (programs that hold
+        in every region of the provider) plus ``regions.<provider>.<region>.compliance``
+        (regional programs), each a mapping ``program -> [source ids]``;
+        ``compliance_exclude`` removes a provider-level program from one region. Programs
+        must be spelled as in :data:`app.requirements.spec.Framework` and each needs at
+        least one source from ``sources.yaml``; the sources are added to the region's
+        sources and named per program in its note. ``compliance_gaps`` go to
+        :attr:`Snapshot.gaps`.
+        """
+        frameworks = set(get_args(Framework))
         data = _yaml(self.dir / "regions.yaml")
+        self.compliance_gaps = [str(g) for g in data.get("compliance_gaps", [])]
         out: list[Region] = []
         for provider, regs in sorted(data["regions"].items()):
             base = data["defaults"][provider]
             for name, attrs in sorted(regs.items()):
                 attrs = attrs or {}
+                key = f"{provider}/{name}"
                 srcs = list(attrs.get("sources", base["sources"]))
-                progs = list(base.get("compliance_programs", []))
-                srcs += base.get("compliance_sources", [])
+                programs: dict[str, set[str]] = {}
+                for mapping in (base.get("compliance") or {}, attrs.get("compliance") or {}):
+                    for prog, sids in mapping.items():
+                        programs.setdefault(prog, set()).update(sids or [])
+                for prog in attrs.get("compliance_exclude", []):
+                    if programs.pop(prog, None) is None:
+                        raise ValueError(f"{key}: compliance_exclude {prog!r} is not tagged")
+                for prog, sids in sorted(programs.items()):
+                    if prog not in frameworks:
+                        raise ValueError(f"{key}: unknown compliance program {prog!r}")
+                    if not sids or not sids <= source_ids:
+                        raise ValueError(f"{key}: {prog} needs known sources, got {sorted(sids)}")
+                    srcs += sids
+                note = attrs.get("note", base.get("note"))
+                if programs:
+                    cites = "; ".join(
+                        f"{p} [{', '.join(sorted(s))}]" for p, s in sorted(programs.items())
+                    )
+                    note = f"{note} Compliance: {cites}." if note else f"Compliance: {cites}."
                 out.append(
                     Region(
                         provider=provider,
@@ -760,9 +793,9 @@ class _Builder:
                         location=attrs.get("location"),
                         country=attrs.get("country"),
                         jurisdiction=attrs.get("jurisdiction"),
-                        compliance_programs=progs,
+                        compliance_programs=sorted(programs),
                         sources=sorted(set(srcs)),
-                        note=attrs.get("note", base.get("note")),
+                        note=note,
                     )
                 )
         have = {(r.provider, r.region) for r in out}
@@ -815,6 +848,7 @@ def build_snapshot(data_dir: Path = DATA_DIR) -> Snapshot:
     sources = sorted((Source(**s) for s in _yaml(data_dir / "sources.yaml")), key=lambda s: s.id)
     private = _yaml(data_dir / "private_cloud.yaml")
     used_regions = {(o.provider, o.region) for o in offerings}
+    regions = b.regions(used_regions, {s.id for s in sources})  # also reads compliance_gaps
 
     draft = Snapshot(
         snapshot_id="pending",
@@ -822,12 +856,12 @@ def build_snapshot(data_dir: Path = DATA_DIR) -> Snapshot:
         description=" ".join(str(b.cfg["description"]).split()),
         sources=sources,
         gpus=gpus,
-        regions=b.regions(used_regions),
+        regions=regions,
         offerings=offerings,
         private_servers=_servers(private),
         sites=_sites(private),
         corrections=b.rec.corrections(),
-        gaps=list(b.cfg["gaps"]),
+        gaps=[*b.cfg["gaps"], *b.compliance_gaps],
     )
     return draft.model_copy(update={"snapshot_id": compute_snapshot_id(draft)})
 
