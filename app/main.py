@@ -15,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.health import router as health_router
+from app.api.v1 import router as api_v1_router
 from app.db import get_engine
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.web.catalog import router as catalog_pages_router
 from app.web.pages import router as pages_router
 from app.web.templating import templates
 
@@ -108,6 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(pages_router)
+    app.include_router(catalog_pages_router)
+    app.include_router(api_v1_router)
     return app
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -49,6 +49,13 @@ class PriceSnapshot(SQLModel, table=True):
     """A versioned, immutable price catalog. Exactly one is current; plans record theirs."""
 
     __tablename__ = "price_snapshot"
+    __table_args__ = (
+        # At most one current snapshot, even with concurrent imports (partial unique index).
+        Index(
+            "ux_price_snapshot_one_current", "is_current", unique=True,
+            sqlite_where=text("is_current"), postgresql_where=text("is_current"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     snapshot_id: str = Field(max_length=80, unique=True, index=True)
@@ -56,6 +63,14 @@ class PriceSnapshot(SQLModel, table=True):
     origin: str = Field(default="bundled", max_length=40)
     is_current: bool = Field(default=False, index=True)
     offering_count: int = 0
+    snapshot_date: str = Field(
+        default="", max_length=10, sa_column_kwargs={"server_default": ""},
+        description="The snapshot's own date (Snapshot.created, YYYY-MM-DD).",
+    )
+    base_snapshot_id: str | None = Field(
+        default=None, max_length=80,
+        description="Snapshot this one was derived from (CSV import, refresh), if any.",
+    )
     created_at: datetime = _ts()
     data: dict[str, Any] = Field(
         default_factory=dict,
@@ -83,6 +98,66 @@ class PriceOffering(SQLModel, table=True):
     gpu_memory_gb: float | None = None
     on_demand_hourly: float | None = None
     spot_hourly: float | None = None
+    # Denormalised from the offering and its region so the catalog can filter and sort in SQL.
+    accelerator_kind: str = Field(default="gpu", max_length=10, sa_column_kwargs={"server_default": "gpu"})
+    price_scope: str = Field(
+        default="instance", max_length=20, sa_column_kwargs={"server_default": "instance"},
+        description="'instance', or 'accelerator_only' when the price excludes the host VM.",
+    )
+    effective_gpus: float = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    vcpus: float | None = None
+    ram_gb: float | None = None
+    jurisdiction: str | None = Field(default=None, max_length=4)
+    country: str | None = Field(default=None, max_length=2)
+    compliance_tags: str = Field(
+        default="", max_length=500, sa_column_kwargs={"server_default": ""},
+        description="Region compliance programs as '|HIPAA|GDPR|' (LIKE-searchable on every backend).",
+    )
+    od_gpu_hourly: float | None = Field(default=None, description="On-demand USD per GPU-hour.")
+    spot_gpu_hourly: float | None = Field(default=None, description="Spot USD per GPU-hour.")
+    reserved_gpu_hourly: float | None = Field(
+        default=None, description="Best reserved/savings-plan/committed-use effective USD per GPU-hour.",
+    )
     data: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False), description="Full offering record."
     )
+
+
+class CustomDiscount(SQLModel, table=True):
+    """A workspace's negotiated discount on a provider's list prices.
+
+    ``instance_family`` and ``purchase_option`` narrow the scope; ``""`` means "any" (kept
+    non-null so that the unique constraint holds on every backend).
+    """
+
+    __tablename__ = "custom_discount"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "provider", "instance_family", "purchase_option",
+                         name="uq_custom_discount_scope"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    provider: str = Field(max_length=20)
+    instance_family: str = Field(default="", max_length=80)
+    purchase_option: str = Field(default="", max_length=20)
+    percent: float
+    note: str = Field(default="", max_length=500)
+    created_at: datetime = _ts()
+
+
+class CustomOffering(SQLModel, table=True):
+    """A private price a workspace negotiated (``data`` is an ``app.catalog.custom.CustomOffering``)."""
+
+    __tablename__ = "custom_offering"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "provider", "region", "instance_type", name="uq_custom_offering_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    provider: str = Field(max_length=20)
+    region: str = Field(max_length=60)
+    instance_type: str = Field(max_length=80)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()
