@@ -13,11 +13,19 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+from app.planner.solve_cli import solve_command  # noqa: E402
+cli.command("solve")(solve_command)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
+from app.pricing_cli import pricing_cli  # noqa: E402
+cli.add_typer(pricing_cli, name="pricing")
+
+from app.planner.plan_cli import plan_command  # noqa: E402
+
+cli.command("plan")(plan_command)
 
 
 @cli.command()
