@@ -18,12 +18,10 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY requirements/base.txt requirements/base.txt
 RUN /opt/venv/bin/pip install --require-hashes -r requirements/base.txt
-COPY pyproject.toml README.md ./
-COPY app app
-RUN /opt/venv/bin/pip install --no-deps .
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     ARCHPLAN_ENVIRONMENT=production \
@@ -37,11 +35,14 @@ WORKDIR /app
 COPY --from=build /opt/venv /opt/venv
 COPY alembic.ini ./
 COPY alembic alembic
+COPY app app
+COPY examples examples
 COPY templates templates
 COPY static static
 COPY --from=assets /src/vendor static/vendor
 COPY pricing_data pricing_data
 COPY docker/entrypoint.sh /usr/local/bin/archplan-entrypoint
+COPY docker/archplan /usr/local/bin/archplan
 USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]

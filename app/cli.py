@@ -7,25 +7,24 @@ import sys
 import typer
 from rich.console import Console
 
+from app.planner.plan_cli import plan_command
+from app.planner.solve_cli import solve_command
+from app.pricing_cli import pricing_cli
+
 cli = typer.Typer(
     name="archplan",
     help="ML architecture planner and GPU capacity cost optimizer.",
     no_args_is_help=True,
     add_completion=False,
 )
-from app.planner.solve_cli import solve_command  # noqa: E402
-cli.command("solve")(solve_command)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
-from app.pricing_cli import pricing_cli  # noqa: E402
 cli.add_typer(pricing_cli, name="pricing")
-
-from app.planner.plan_cli import plan_command  # noqa: E402
-
 cli.command("plan")(plan_command)
+cli.command("solve")(solve_command)
 
 
 @cli.command()

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest accepted request body.")
 
     @model_validator(mode="after")
-    def _refuse_default_secret(self) -> "Settings":
+    def _refuse_default_secret(self) -> Settings:
         if self.environment == "production":
             if self.secret_key == DEFAULT_SECRET_KEY:
                 raise ValueError(

@@ -49,7 +49,7 @@ class PostgresServer:
         return (["runuser", "-u", self.run_as, "--"] if self.run_as else []) + list(args)
 
     @classmethod
-    def start(cls) -> "PostgresServer":
+    def start(cls) -> PostgresServer:
         run_as = None
         root = Path(tempfile.mkdtemp(prefix="archplan-pg-"))
         if os.geteuid() == 0:

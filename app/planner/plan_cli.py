@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,10 +12,11 @@ from rich.table import Table
 
 from app.catalog.schema import Snapshot, load_snapshot
 from app.planner.demand import DemandError
-from app.planner.analysis import deadline_tradeoff, sensitivity
 from app.planner.options import PlannerSettings
-from app.planner.plan import Plan, make_plan
 from app.requirements.spec import SpecError, load_spec
+
+if TYPE_CHECKING:  # the solver (PuLP) loads only when a command needs it
+    from app.planner.plan import Plan
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -110,6 +112,9 @@ def plan_command(
     except ValueError as exc:
         err.print(f"[red]Invalid option:[/red] {exc}")
         raise typer.Exit(2) from exc
+    from app.planner.analysis import deadline_tradeoff, sensitivity
+    from app.planner.plan import make_plan
+
     snapshot = _snapshot(snapshot_path)
     try:
         plan = make_plan(spec, snapshot, settings)

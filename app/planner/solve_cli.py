@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -18,7 +19,9 @@ from rich.table import Table
 
 from app.planner.problem import ProblemInputError
 from app.planner.problem_io import load_problem, problem_json_schema
-from app.planner.solver import SolveResult, solve
+
+if TYPE_CHECKING:  # the solver (PuLP) loads only when a command needs it
+    from app.planner.solver import SolveResult
 
 __all__ = ["solve_command"]
 
@@ -140,6 +143,8 @@ def solve_command(
             }
             sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         raise typer.Exit(2) from None
+    from app.planner.solver import solve
+
     result = solve(problem, solver=solver, relax=relax, time_limit=time_limit, gap=gap)
     if json_out:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
