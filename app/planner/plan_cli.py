@@ -96,6 +96,10 @@ def plan_command(
     with_sensitivity: bool = typer.Option(False, "--sensitivity", help="Also run the sensitivity scenarios."),
     with_tradeoff: bool = typer.Option(False, "--tradeoff", help="Also compute the cost-versus-deadline curve."),
     max_gpus_per_region: int | None = typer.Option(None, help="Cap on GPUs per cloud region."),
+    fx: list[str] = typer.Option(
+        [], "--fx", help="Exchange rate to USD for sites priced in another currency, e.g. --fx EUR=1.0411."),
+    staff_fte_per_server: float | None = typer.Option(
+        None, help="Operations staff per owned server (default 0.05, an assumption)."),
 ) -> None:
     """Plan GPU capacity for a requirements file: schedule, costs, baselines."""
     try:
@@ -107,8 +111,14 @@ def plan_command(
         err.print(f"[red]Cannot read {spec_path}:[/red] {exc.strerror or exc}")
         raise typer.Exit(2) from exc
     try:
+        rates = {}
+        for item in fx:
+            cur, _, rate = item.partition("=")
+            rates[cur.strip().upper()] = float(rate)
+        extra_settings = {} if staff_fte_per_server is None else {"private_staff_fte_per_server": staff_fte_per_server}
         settings = PlannerSettings(solver=solver, time_limit_s=time_limit, objective=objective,
-                                   max_gpus_per_region=max_gpus_per_region)
+                                   max_gpus_per_region=max_gpus_per_region, fx_usd_per=rates,
+                                   **extra_settings)
     except ValueError as exc:
         err.print(f"[red]Invalid option:[/red] {exc}")
         raise typer.Exit(2) from exc
