@@ -50,6 +50,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.jurisdictions import Jurisdiction
+
 __all__ = [
     "DEFAULT_SNAPSHOT_PATH",
     "AcceleratorKind",
@@ -86,37 +88,7 @@ AcceleratorKind = Literal["gpu", "tpu", "neuron", "hpu", "fpga"]
 
 CommitmentKind = Literal["reserved", "savings_plan", "committed_use", "capacity_block"]
 PaymentOption = Literal["no_upfront", "partial_upfront", "all_upfront"]
-Jurisdiction = Literal[
-    "US",
-    "CA",
-    "BR",
-    "CL",
-    "EU",
-    "UK",
-    "CH",
-    "NO",
-    "JP",
-    "KR",
-    "TW",
-    "HK",
-    "SG",
-    "IN",
-    "ID",
-    "AU",
-    "IL",
-    "AE",
-    "SA",
-    "QA",
-    "BH",
-    "ZA",
-    "MX",
-    "CN",
-    "MY",
-    "TH",
-    "NZ",
-]
-"""Legal jurisdiction of a region: ISO-3166 alpha-2 country code, except ``EU`` for EU
-member states (GDPR) and ``UK`` for the United Kingdom."""
+
 
 
 def _check_date(value: str) -> str:

@@ -91,6 +91,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.jurisdictions import Jurisdiction
+
 __all__ = [
     "ADEQUACY_JURISDICTIONS",
     "DEFAULT_DISCOUNT_RATE",
@@ -145,37 +147,7 @@ MAX_YAML_CHARS: Final = 512_000
 
 # --------------------------------------------------------------------------- enums
 
-Jurisdiction = Literal[
-    "US",
-    "CA",
-    "BR",
-    "CL",
-    "EU",
-    "UK",
-    "CH",
-    "NO",
-    "JP",
-    "KR",
-    "TW",
-    "HK",
-    "SG",
-    "IN",
-    "ID",
-    "AU",
-    "IL",
-    "AE",
-    "SA",
-    "QA",
-    "BH",
-    "ZA",
-    "MX",
-    "CN",
-    "MY",
-    "TH",
-    "NZ",
-]
-"""Legal jurisdiction: ISO-3166 alpha-2 country code, except ``EU`` for the EU member
-states and ``UK`` for the United Kingdom (the same codes as the price catalog's regions)."""
+
 
 #: GDPR applies inside the EEA: the EU member states plus Norway (Iceland and
 #: Liechtenstein have no cloud regions in the catalog).
