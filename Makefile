@@ -18,7 +18,7 @@ VENDOR_FILES := static/vendor/htmx/htmx.min.js static/vendor/pico/pico.min.css \
 	static/vendor/chartjs/chart.umd.js static/vendor/mermaid/mermaid.min.js \
 	static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/swagger-ui/swagger-ui.css
 
-.PHONY: help setup run test test-fast system-deps assets migrate load-prices lint bench clean
+.PHONY: help setup run test system-deps assets validators migrate load-prices lint bench clean
 
 help:
 	@echo "make run     set up (venv, assets, migrations, bundled prices) and serve on http://$(HOST):$(PORT)"
@@ -43,6 +43,19 @@ $(VENV)/.dev-installed: $(UV) requirements/dev.txt pyproject.toml
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	rm -f $(VENV)/.base-installed
 	touch $@
+
+# Validators with dependency sets of their own, each in its own environment.
+.venv-checkov/.installed: $(UV) requirements/tools/checkov.txt
+	[ -x .venv-checkov/bin/python ] || $(UV) venv --quiet --python $(PYTHON) .venv-checkov
+	$(UV) pip sync --quiet --python .venv-checkov/bin/python --require-hashes requirements/tools/checkov.txt
+	touch $@
+
+.venv-airflow/.installed: $(UV) requirements/tools/airflow.txt
+	[ -x .venv-airflow/bin/python ] || $(UV) venv --quiet --python $(PYTHON) .venv-airflow
+	$(UV) pip sync --quiet --python .venv-airflow/bin/python --require-hashes requirements/tools/airflow.txt
+	touch $@
+
+validators: .venv-checkov/.installed .venv-airflow/.installed
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
@@ -74,7 +87,7 @@ system-deps:
 			postgresql chromium fonts-liberation >/dev/null; \
 	fi
 
-test: system-deps $(VENV)/.dev-installed assets
+test: system-deps $(VENV)/.dev-installed assets validators
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
@@ -84,4 +97,4 @@ bench: $(VENV)/.dev-installed
 	$(PY) bench/solver.py --write docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) .tools node_modules static/vendor var
+	rm -rf $(VENV) .venv-checkov .venv-airflow .tools node_modules static/vendor var

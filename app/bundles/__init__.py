@@ -1,0 +1,1 @@
+"""Deployable bundles generated from a plan: Terraform, Helm, Airflow, purchase schedule."""
