@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from app.bundles.export_cli import export_command
 from app.planner.plan_cli import plan_command
 from app.planner.solve_cli import solve_command
 from app.pricing_cli import pricing_cli
@@ -25,6 +26,7 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(pricing_cli, name="pricing")
 cli.command("plan")(plan_command)
 cli.command("solve")(solve_command)
+cli.command("export")(export_command)
 
 
 @cli.command()
