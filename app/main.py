@@ -21,6 +21,7 @@ from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web.catalog import router as catalog_pages_router
+from app.web.designs import router as designs_pages_router
 from app.web.pages import router as pages_router
 from app.web.templating import templates
 
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(pages_router)
     app.include_router(catalog_pages_router)
+    app.include_router(designs_pages_router)
     app.include_router(api_v1_router)
     return app
 

@@ -161,3 +161,23 @@ class CustomOffering(SQLModel, table=True):
     instance_type: str = Field(max_length=80)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = _ts()
+
+
+class Plan(SQLModel, table=True):
+    """One solve of a design: the spec that was solved and the resulting plan, both as JSON.
+
+    ``result`` is an ``app.planner.plan.Plan`` dumped as JSON (``mode="json"``), optionally
+    with ``baseline_cost_by_month`` (baseline name → monthly cost) added by the web face.
+    ``status``, ``total_cost`` and ``snapshot_id`` are copied out so lists need not read it.
+    """
+
+    __tablename__ = "plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    design_id: int = Field(foreign_key="design.id", ondelete="CASCADE", index=True)
+    snapshot_id: str = Field(max_length=80)
+    status: str = Field(max_length=20)
+    total_cost: float | None = None
+    created_at: datetime = _ts()
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -1,0 +1,513 @@
+"""``/designs``: designs in the default workspace, their requirements and their plans.
+
+Server-rendered with Jinja2; htmx enhances two forms (saving the YAML swaps the spec
+section in place; "Plan" shows a *Solving…* indicator, then navigates to the new plan).
+Every form is a real POST that also works without JavaScript (redirect after POST; a page
+with the errors and status 422 otherwise). htmx requests get their error fragments with
+status 200, which htmx swaps without configuration and browsers do not log as failures.
+
+Routes
+======
+* ``GET /designs`` — list, "New from example", "New from YAML" (textarea or file upload)
+* ``POST /designs/from-example``, ``POST /designs/from-yaml``
+* ``GET /designs/{id}`` — the spec as readable sections and an editable YAML textarea
+* ``POST /designs/{id}/spec`` — validate and save the YAML (htmx: returns the spec section)
+* ``POST /designs/{id}/rename``, ``POST /designs/{id}/duplicate``
+* ``GET|POST /designs/{id}/delete`` — confirmation page, then the delete
+* ``POST /designs/{id}/plan`` — solve in a worker thread, store, go to the plan page
+* ``GET /designs/{id}/plans/{plan_id}`` and ``…/schedule.csv``
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from app.models import Design, Workspace
+from app.planner.demand import DemandError
+from app.planner.plan import Plan
+from app.requirements.spec import DEFAULT_MFU, SpecError, WorkloadSpec
+from app.services import designs as svc
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("archplan.web.designs")
+
+KIND_LABELS = {"on_demand": "On-demand", "spot": "Spot", "reserved": "Reserved (committed)",
+               "private": "Own servers"}
+CATEGORY_LABELS = {"capex": "Own servers (capex)", "commitments": "Reservations", "on_demand": "On-demand",
+                   "spot": "Spot", "power_colocation": "Power & colocation", "support_staff": "Support & staff",
+                   "after_horizon": "Past the horizon"}
+BASELINE_LABELS = {"all_on_demand": "All on-demand", "all_reserved_1y": "All 1-year reserved",
+                   "all_reserved_3y": "All 3-year reserved", "all_own_servers": "All own servers"}
+SCHEDULE_CSV_COLUMNS = (
+    "purchase_month", "in_service_month", "kind", "provider", "region", "item", "gpu_model", "gpus_per_unit",
+    "quantity", "term_months", "payment_option", "lead_time_months", "upfront_usd_per_unit",
+    "monthly_usd_per_unit", "total_usd", "option",
+)
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def same_origin(request: Request) -> None:
+    """Refuse cross-site form posts (there are no accounts or CSRF tokens yet).
+
+    Browsers say where a request comes from in ``Sec-Fetch-Site`` (independent of proxies
+    rewriting ``Host``); older ones only send ``Origin``, compared with the host asked for.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        if site == "cross-site":
+            raise HTTPException(403, "Cross-site form submissions are refused.")
+        return
+    origin = request.headers.get("origin")
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+    if origin and origin != "null" and urlsplit(origin).netloc not in hosts:
+        raise HTTPException(403, "Cross-site form submissions are refused.")
+
+
+PostGuard = Depends(same_origin)
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+def money(value: float | None, cents: bool | None = None) -> str:
+    """``$12,345`` (cents below $1,000 or when asked); ``—`` for None."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if cents is None:
+        cents = abs(value) < 1000
+    sign = "−" if value < 0 else ""
+    return f"{sign}${abs(value):,.{2 if cents else 0}f}"
+
+
+def pct(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value * scale:,.{digits}f} %"
+
+
+def num(value: float | None, digits: int = 0) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    if digits == 0 and float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.{digits or 1}f}"
+
+
+def big(value: float | None) -> str:
+    """Large counts readably: 7e9 → ``7 billion``, 3e11 → ``300 billion``."""
+    if value is None:
+        return "—"
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if abs(value) >= size:
+            return f"{value / size:,.3g} {word}"
+    return num(value)
+
+
+def when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    if value.tzinfo is None:  # SQLite returns naive UTC timestamps
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def iso(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+HELPERS: dict[str, Callable[..., str]] = {"money": money, "pct": pct, "num": num, "big": big, "when": when,
+                                          "iso": iso}
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200,
+            block: str | None = None, headers: dict[str, str] | None = None) -> HTMLResponse:
+    context = {"active": "designs", **HELPERS, **context}
+    if block is None:
+        return templates.TemplateResponse(request, template, context, status_code=status, headers=headers)
+    tpl = templates.env.get_template(template)
+    html = "".join(tpl.blocks[block](tpl.new_context({**context, "request": request})))
+    return HTMLResponse(html, status_code=status, headers=headers)
+
+
+def _workspace(session: Session) -> Workspace:
+    return svc.get_or_create_workspace(session)
+
+
+def _int_id(value: str) -> int | None:
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def _not_found(request: Request, what: str) -> HTMLResponse:
+    return _render(request, "designs/not_found.html", {"what": what}, status=404)
+
+
+def _design(session: Session, design_id: str) -> tuple[Workspace, Design | None]:
+    ws = _workspace(session)
+    did = _int_id(design_id)
+    return ws, svc.get_design(session, ws.id, did) if did is not None else None
+
+
+def _issue_views(exc: SpecError) -> list[dict[str, str]]:
+    return [{"path": i.path or "document", "message": i.message} for i in exc.issues]
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# --------------------------------------------------------------------------- list and create
+
+
+def _list_context(session: Session, ws: Workspace, **extra: Any) -> dict[str, Any]:
+    return {
+        "workspace": ws, "designs": svc.list_designs(session, ws.id), "examples": svc.example_choices(),
+        "example_form": {"example": "research-burst-deadline", "name": "", "errors": []},
+        "yaml_form": {"name": "", "text": "", "errors": [], "issues": []},
+        "max_yaml_kb": svc.MAX_YAML_BYTES // 1000, "max_name": svc.MAX_NAME_CHARS, **extra,
+    }
+
+
+@router.get("/designs", response_class=HTMLResponse)
+def designs_page(request: Request, session: SessionDep, deleted: str = ""):
+    ws = _workspace(session)
+    return _render(request, "designs/index.html", _list_context(session, ws, deleted=deleted == "1"))
+
+
+@router.post("/designs/from-example", dependencies=[PostGuard])
+def create_from_example(
+    request: Request, session: SessionDep,
+    example: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
+):
+    ws = _workspace(session)
+    errors = []
+    known = {e.name for e in svc.example_choices()}
+    if example not in known:
+        errors.append("Choose one of the bundled examples." if not example else f"There is no example “{example}”.")
+    if name.strip():
+        try:
+            svc.clean_name(name)
+        except svc.InvalidNameError as exc:
+            errors.append(str(exc))
+    if errors:
+        ctx = _list_context(session, ws)
+        ctx["example_form"] = {"example": example, "name": name, "errors": errors}
+        return _render(request, "designs/index.html", ctx, status=422)
+    design = svc.create_design_from_example(session, ws.id, example, name.strip() or None)
+    return _see_other(f"/designs/{design.id}")
+
+
+def _read_upload(upload: UploadFile | None) -> tuple[str | None, str | None]:
+    """(text, error) of an uploaded spec file; (None, None) when no file was chosen."""
+    if upload is None or not upload.filename:
+        return None, None
+    data = upload.file.read(svc.MAX_YAML_BYTES + 1)
+    if len(data) > svc.MAX_YAML_BYTES:
+        return None, f"The file “{upload.filename}” is larger than {svc.MAX_YAML_BYTES // 1000} kB."
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        return None, f"The file “{upload.filename}” is not UTF-8 text; upload a YAML or JSON file."
+
+
+@router.post("/designs/from-yaml", dependencies=[PostGuard])
+def create_from_yaml(
+    request: Request,
+    session: SessionDep,
+    name: Annotated[str, Form()] = "",
+    spec_yaml: Annotated[str, Form()] = "",
+    spec_file: Annotated[UploadFile | None, File()] = None,
+):
+    ws = _workspace(session)
+    errors: list[str] = []
+    file_text, file_error = _read_upload(spec_file)
+    if file_error:
+        errors.append(file_error)
+    text = file_text if file_text is not None else spec_yaml
+    if name.strip():
+        try:
+            svc.clean_name(name)
+        except svc.InvalidNameError as exc:
+            errors.append(str(exc))
+    issues: list[dict[str, str]] = []
+    spec: WorkloadSpec | None = None
+    if not file_error:
+        try:
+            spec = svc.parse_spec_text(text)
+        except SpecError as exc:
+            issues = _issue_views(exc)
+    if errors or spec is None:
+        ctx = _list_context(session, ws)
+        # The text stays in the textarea (also when it came from a file) so it can be fixed.
+        ctx["yaml_form"] = {"name": name, "text": text, "errors": errors, "issues": issues}
+        return _render(request, "designs/index.html", ctx, status=422)
+    design = svc.create_design(session, ws.id, spec, name.strip() or None)
+    return _see_other(f"/designs/{design.id}")
+
+
+# --------------------------------------------------------------------------- one design
+
+
+def _design_context(session: Session, design: Design, **extra: Any) -> dict[str, Any]:
+    try:
+        spec, spec_issues = svc.design_spec(design), []
+    except SpecError as exc:
+        spec, spec_issues = None, _issue_views(exc)
+    ctx = {
+        "design": design, "spec": spec, "stored_issues": spec_issues, "plans": svc.list_plans(session, design.id),
+        "yaml_text": svc.spec_yaml(design), "issues": [], "saved": False, "rename_value": design.name,
+        "rename_error": None, "plan_error": None, "default_mfu": DEFAULT_MFU,
+        "max_yaml_kb": svc.MAX_YAML_BYTES // 1000, "max_name": svc.MAX_NAME_CHARS,
+    }
+    ctx.update(extra)
+    return ctx
+
+
+@router.get("/designs/{design_id}", response_class=HTMLResponse)
+def design_page(request: Request, session: SessionDep, design_id: str, saved: str = ""):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    return _render(request, "designs/design.html", _design_context(session, design, saved=saved == "1"))
+
+
+@router.post("/designs/{design_id}/spec", dependencies=[PostGuard])
+def save_spec(request: Request, session: SessionDep, design_id: str,
+              spec_yaml: Annotated[str, Form()] = ""):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    htmx = _is_htmx(request)
+    try:
+        spec = svc.parse_spec_text(spec_yaml)
+    except SpecError as exc:
+        ctx = _design_context(session, design, yaml_text=spec_yaml, issues=_issue_views(exc))
+        if htmx:  # 200: htmx swaps it, and browsers log no failed request in the console
+            return _render(request, "designs/design.html", ctx, block="spec_section")
+        return _render(request, "designs/design.html", ctx, status=422)
+    svc.update_spec(session, design, spec)
+    if not htmx:
+        return _see_other(f"/designs/{design.id}?saved=1")
+    ctx = _design_context(session, design, saved=True)
+    return _render(request, "designs/design.html", ctx, block="spec_section")
+
+
+@router.post("/designs/{design_id}/rename", dependencies=[PostGuard])
+def rename(request: Request, session: SessionDep, design_id: str, name: Annotated[str, Form()] = ""):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    try:
+        svc.rename_design(session, design, name)
+    except svc.InvalidNameError as exc:
+        ctx = _design_context(session, design, rename_value=name, rename_error=str(exc))
+        return _render(request, "designs/design.html", ctx, status=422)
+    return _see_other(f"/designs/{design.id}")
+
+
+@router.post("/designs/{design_id}/duplicate", dependencies=[PostGuard])
+def duplicate(request: Request, session: SessionDep, design_id: str, name: Annotated[str, Form()] = ""):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    try:
+        copy = svc.duplicate_design(session, design, name or None)
+    except svc.InvalidNameError as exc:
+        ctx = _design_context(session, design, rename_error=None, duplicate_error=str(exc))
+        return _render(request, "designs/design.html", ctx, status=422)
+    return _see_other(f"/designs/{copy.id}")
+
+
+@router.get("/designs/{design_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, session: SessionDep, design_id: str):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    return _render(request, "designs/delete.html",
+                   {"design": design, "plan_count": svc.count_plans(session, design.id)})
+
+
+@router.post("/designs/{design_id}/delete", dependencies=[PostGuard])
+def delete(request: Request, session: SessionDep, design_id: str):
+    _ws, design = _design(session, design_id)
+    if design is None:
+        return _not_found(request, "design")
+    svc.delete_design(session, design)
+    return _see_other("/designs?deleted=1")
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _solve(request: Request, design_id: str) -> tuple[str, Any]:
+    """Runs in a worker thread: ("ok", plan row id), ("missing", None) or ("error", message)."""
+    settings = request.app.state.settings
+    with Session(request.app.state.engine) as session:
+        _ws, design = _design(session, design_id)
+        if design is None:
+            return "missing", None
+        try:
+            row = svc.plan_design(session, design, svc.planner_settings(settings.solver, settings.solver_time_limit_s))
+        except SpecError as exc:
+            return "error", "The stored requirements are not valid; fix them and save before planning: " + "; ".join(
+                str(i) for i in exc.issues[:5])
+        except DemandError as exc:
+            detail = exc.args[0] if exc.args else str(exc)
+            return "error", f"These requirements cannot be planned with the price catalog: {detail}"
+        except Exception:
+            log.exception("planning design %s failed", design_id)
+            return "error", "The planner failed unexpectedly; the error has been logged. Try again, or change the requirements."
+        return "ok", (design.id, row.id)
+
+
+@router.post("/designs/{design_id}/plan", dependencies=[PostGuard])
+async def plan(request: Request, design_id: str):
+    outcome, value = await run_in_threadpool(_solve, request, design_id)
+    if outcome == "missing":
+        return _not_found(request, "design")
+    htmx = _is_htmx(request)
+    if outcome == "error":
+        if htmx:
+            return _render(request, "designs/_plan_feedback.html", {"plan_error": value})
+
+        def page() -> HTMLResponse:
+            with Session(request.app.state.engine) as session:
+                _ws, design = _design(session, design_id)
+                if design is None:
+                    return _not_found(request, "design")
+                return _render(request, "designs/design.html", _design_context(session, design, plan_error=value),
+                               status=422)
+
+        return await run_in_threadpool(page)
+    did, pid = value
+    url = f"/designs/{did}/plans/{pid}"
+    if htmx:
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return _see_other(url)
+
+
+def _plan_row(session: Session, design_id: str, plan_id: str):
+    ws, design = _design(session, design_id)
+    pid = _int_id(plan_id)
+    if design is None or pid is None:
+        return design, None
+    return design, svc.get_plan(session, design.id, pid)
+
+
+def _cumulative(values: list[float]) -> list[float]:
+    out, acc = [], 0.0
+    for v in values:
+        acc += v
+        out.append(round(acc, 2))
+    return out
+
+
+def _chart_data(plan: Plan, baseline_series: dict[str, list[float]]) -> dict[str, Any]:
+    od = baseline_series.get("all_on_demand")
+    return {
+        "months": plan.months,
+        "capacity": [{"key": k, "label": KIND_LABELS.get(k, k), "data": v}
+                     for k in ("reserved", "private", "on_demand", "spot")
+                     if (v := plan.gpus_by_kind_month.get(k))],
+        "cumulative": {"plan": _cumulative(plan.cost_by_month),
+                       "all_on_demand": _cumulative(od) if od and len(od) == len(plan.months) else None},
+        "categories": [{"key": k, "label": CATEGORY_LABELS.get(k, k.replace("_", " ")), "value": v}
+                       for k, v in sorted(plan.cost_by_category.items(), key=lambda kv: -abs(kv[1]))],
+    }
+
+
+def _explanation(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    items = [ln[2:] for ln in lines if ln.startswith("- ")]
+    rest = [ln for ln in lines if not ln.startswith("- ")]
+    return {"lead": rest[0] if rest else "", "bullets": items, "notes": rest[1:]}
+
+
+@router.get("/designs/{design_id}/plans/{plan_id}", response_class=HTMLResponse)
+def plan_page(request: Request, session: SessionDep, design_id: str, plan_id: str):
+    design, row = _plan_row(session, design_id, plan_id)
+    if design is None or row is None:
+        return _not_found(request, "plan" if design is not None else "design")
+    try:
+        plan = Plan.model_validate(row.result)
+    except ValidationError:
+        log.exception("stored plan %s does not validate", row.id)
+        plan = None
+    baseline_series = row.result.get("baseline_cost_by_month") or {}
+    ctx: dict[str, Any] = {"design": design, "row": row, "plan": plan, "kind_labels": KIND_LABELS,
+                           "category_labels": CATEGORY_LABELS, "baseline_labels": BASELINE_LABELS}
+    if plan is not None:
+        chart = _chart_data(plan, baseline_series)
+        ctx.update(
+            chart=chart, explanation=_explanation(plan.explanation),
+            solved=plan.status in ("optimal", "feasible"),
+            months_table=[
+                {"month": m, "cost": plan.cost_by_month[i] if i < len(plan.cost_by_month) else None,
+                 "cumulative": chart["cumulative"]["plan"][i] if i < len(chart["cumulative"]["plan"]) else None,
+                 "od_cumulative": (chart["cumulative"]["all_on_demand"] or [None] * len(plan.months))[i],
+                 "gpus": {k: v[i] for k, v in plan.gpus_by_kind_month.items() if i < len(v)}}
+                for i, m in enumerate(plan.months)
+            ],
+            best_label=(plan.baseline_details[plan.best_single_strategy].label
+                        if plan.best_single_strategy in plan.baseline_details else None),
+            snapshot_in_db=svc.snapshot_exists(session, plan.snapshot_id),
+        )
+    return _render(request, "designs/plan.html", ctx)
+
+
+def _csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@router.get("/designs/{design_id}/plans/{plan_id}/schedule.csv")
+def schedule_csv(request: Request, session: SessionDep, design_id: str, plan_id: str):
+    design, row = _plan_row(session, design_id, plan_id)
+    if design is None or row is None:
+        return _not_found(request, "plan" if design is not None else "design")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(SCHEDULE_CSV_COLUMNS)
+    for s in row.result.get("schedule") or []:
+        writer.writerow([_csv_safe(v) for v in (
+            s.get("purchase_month"), s.get("in_service_month") or "", s.get("kind"), s.get("provider"),
+            s.get("region"), s.get("item"), s.get("gpu_model"), s.get("gpus_per_unit"), s.get("quantity"),
+            s.get("term_months"), s.get("payment_option") or "", s.get("lead_time_months"), s.get("upfront_usd"),
+            s.get("monthly_usd"), s.get("total_usd"), s.get("option"),
+        )])
+    filename = f"design-{design.id}-plan-{row.id}-schedule.csv"
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+

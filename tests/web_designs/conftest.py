@@ -1,0 +1,51 @@
+"""Fixtures: a migrated database (SQLite, and PostgreSQL where marked), the bundled prices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from app.catalog.schema import Snapshot, load_snapshot
+from app.db import make_engine
+from app.migrations import upgrade
+from app.services import catalog as catalog_svc
+
+
+@pytest.fixture(scope="session")
+def bundled() -> Snapshot:
+    return load_snapshot()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'designs.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database("designs")
+    upgrade(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        yield s
+
+
+def import_bundled(url: str, snapshot: Snapshot) -> None:
+    engine = make_engine(url)
+    with Session(engine) as s:
+        catalog_svc.import_snapshot(s, snapshot, origin="test")
+    engine.dispose()
+
+
+@pytest.fixture
+def priced_settings(settings, bundled):
+    """The app settings with the bundled snapshot imported as the current one."""
+    import_bundled(settings.database_url, bundled)
+    return settings
