@@ -166,8 +166,7 @@ class CustomOffering(SQLModel, table=True):
 class Plan(SQLModel, table=True):
     """One solve of a design: the spec that was solved and the resulting plan, both as JSON.
 
-    ``result`` is an ``app.planner.plan.Plan`` dumped as JSON (``mode="json"``), optionally
-    with ``baseline_cost_by_month`` (baseline name → monthly cost) added by the web face.
+    ``result`` is an ``app.planner.plan.Plan`` dumped as JSON (``mode="json"``).
     ``status``, ``total_cost`` and ``snapshot_id`` are copied out so lists need not read it.
     """
 

@@ -130,6 +130,9 @@ class Plan(BaseModel):
         description="Nominal total cost of each single-strategy baseline; null where it cannot meet the requirements.",
     )
     baseline_details: dict[str, Baseline] = Field(default_factory=dict)
+    baseline_cost_by_month: dict[str, list[float]] = Field(
+        default_factory=dict, description="Monthly cost of each feasible baseline (for cumulative charts)."
+    )
     best_single_strategy: str | None = None
     savings: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="Against each feasible baseline: usd and pct (nominal)."
@@ -451,6 +454,8 @@ def _add_baselines(plan: Plan, spec: WorkloadSpec, snapshot: Snapshot, settings:
             name=name, label=label, status=b.status, total_cost=b.total_cost if ok else None,
             npv=b.npv if ok else None, objective=b.objective if ok else None, reason=reason)
         plan.baselines[name] = b.total_cost if ok else None
+        if ok:
+            plan.baseline_cost_by_month[name] = list(b.cost_by_month)
         if name == "all_on_demand" and ok:
             acc, od_cumulative = 0.0, []
             for v in b.cost_by_month:

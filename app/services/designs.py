@@ -334,11 +334,9 @@ def get_plan(session: Session, design_id: int, plan_id: int) -> PlanRow | None:
     return row
 
 
-def save_plan(session: Session, design: Design, spec: WorkloadSpec, plan: Plan,
-              extra: dict[str, Any] | None = None) -> PlanRow:
-    """Store ``plan`` (solved from ``spec``) for ``design``; ``extra`` keys join its JSON."""
+def save_plan(session: Session, design: Design, spec: WorkloadSpec, plan: Plan) -> PlanRow:
+    """Store ``plan`` (solved from ``spec``) for ``design``."""
     result = plan.model_dump(mode="json")
-    result.update(extra or {})
     total = plan.total_cost if plan.total_cost is not None and math.isfinite(plan.total_cost) else None
     row = PlanRow(design_id=design.id, snapshot_id=plan.snapshot_id[:80], status=plan.status[:20],
                   total_cost=total, spec=_spec_json(spec), result=result)
@@ -379,23 +377,6 @@ def planner_settings(solver: str = "highs", time_limit_s: float = 60.0) -> Plann
     return PlannerSettings(solver=solver, time_limit_s=time_limit_s)
 
 
-def _baseline_series(spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings,
-                     plan: Plan) -> dict[str, list[float]]:
-    """Monthly cost of the all-on-demand baseline, for the cumulative-cost chart.
-
-    The planner reports only baseline totals; the same restricted solve is repeated here and
-    kept only if it reproduces the planner's all-on-demand total.
-    """
-    total = plan.baselines.get("all_on_demand")
-    if total is None or plan.status not in ("optimal", "feasible"):
-        return {}
-    base = make_plan(spec, snapshot, settings.model_copy(update={"purchase_kinds": ["on_demand"]}),
-                     baselines=False)
-    if base.status not in ("optimal", "feasible") or abs(sum(base.cost_by_month) - total) > max(1.0, total * 1e-4):
-        return {}
-    return {"all_on_demand": list(base.cost_by_month)}
-
-
 def plan_design(session: Session, design: Design, settings: PlannerSettings | None = None) -> PlanRow:
     """Solve the design's spec against the planning snapshot and store the plan.
 
@@ -407,9 +388,6 @@ def plan_design(session: Session, design: Design, settings: PlannerSettings | No
     snapshot = planning_snapshot(session, design.workspace_id)
     session.commit()  # end the read transaction: no connection is held during the solve
     plan = make_plan(spec, snapshot, settings)
-    extra: dict[str, Any] = {}
-    if not hasattr(plan, "baseline_cost_by_month"):
-        extra["baseline_cost_by_month"] = _baseline_series(spec, snapshot, settings, plan)
-    row = save_plan(session, design, spec, plan, extra)
+    row = save_plan(session, design, spec, plan)
     log.info("planned design %s: plan %s %s in %.2f s", design.id, row.id, plan.status, plan.total_seconds)
     return row
