@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -371,12 +372,21 @@ def _solve_built(built: BuiltProblem, settings: PlannerSettings) -> SolveResult:
     return solve(built.problem, solver=settings.solver, time_limit=settings.time_limit_s, gap=settings.gap)
 
 
+ProgressFn = Callable[[float, str], None]
+
+
 def make_plan(
     spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings | None = None,
-    *, baselines: bool = True, demand_scale: float = 1.0,
+    *, baselines: bool = True, demand_scale: float = 1.0, progress: ProgressFn | None = None,
 ) -> Plan:
-    """Optimise ``spec`` against ``snapshot`` and describe the result (see module docstring)."""
+    """Optimise ``spec`` against ``snapshot`` and describe the result (see module docstring).
+
+    ``progress(fraction, message)`` is called as the work advances (the plan's own solve,
+    then each baseline); raising from it (e.g. on cancellation) aborts the planning.
+    """
     settings = settings or PlannerSettings()
+    report = progress or (lambda _f, _m: None)
+    report(0.0, "Building the demand profile and options")
     t0 = time.perf_counter()
     built = build_problem(spec, snapshot, settings, demand_scale=demand_scale)
     months = list(built.demand.months)
@@ -403,6 +413,7 @@ def make_plan(
         plan.gap = 0.0
         return plan
 
+    report(0.1, f"Solving ({len(built.problem.options)} options, {T} months)")
     result = _solve_built(built, settings)
     plan.status = result.status
     plan.message = result.message
@@ -433,16 +444,18 @@ def make_plan(
     plan.commitment_utilization = _utilization(built, result, hours)
 
     if baselines:
-        _add_baselines(plan, spec, snapshot, settings, demand_scale)
+        _add_baselines(plan, spec, snapshot, settings, demand_scale, report)
+    report(1.0, "Done")
     plan.warnings = _warnings(plan, built, settings)
     plan.total_seconds = round(time.perf_counter() - t0, 4)
     return plan
 
 
 def _add_baselines(plan: Plan, spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings,
-                   demand_scale: float) -> None:
+                   demand_scale: float, report: ProgressFn) -> None:
     od_cumulative: list[float] | None = None
-    for name, (label, overrides) in BASELINES.items():
+    for i, (name, (label, overrides)) in enumerate(BASELINES.items()):
+        report(0.5 + 0.5 * i / len(BASELINES), f"Baseline: {label.lower()}")
         s = settings.model_copy(update=overrides)
         b = make_plan(spec, snapshot, s, baselines=False, demand_scale=demand_scale)
         ok = b.status in ("optimal", "feasible")
