@@ -344,7 +344,7 @@ def helm_values(ctx: BundleContext) -> dict[str, Any]:
         "dataQuality": {
             "enabled": bool(sources),
             "image": _image(ctx.slug, "data-quality"),
-            "command": ["python", "-m", "archplan_dq"],
+            "command": ["python", "-m", "pipeline.data_quality"],
             "args": ["--checks", "/etc/archplan/dq/checks.json"],
             "env": {},
             "backoffLimit": 2,

@@ -59,8 +59,9 @@ def md(value: Any) -> str:
 
 
 def dockerfile_label(value: Any) -> str:
-    """A Dockerfile LABEL value: a JSON string on one line."""
-    return json.dumps(" ".join(str(value).split()), ensure_ascii=False)
+    """A Dockerfile LABEL value: a quoted string on one line, ``$`` escaped so the builder
+    does not expand variables in it."""
+    return json.dumps(" ".join(str(value).split()), ensure_ascii=False).replace("$", "\\$")
 
 
 def environment(subdir: str) -> Environment:

@@ -108,3 +108,17 @@ def test_export_cli_writes_a_deterministic_zip(tmp_path: Path) -> None:
                         "--bundle", "nope"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Unknown bundle" in r.stderr
     assert not (tmp_path / "x.zip").exists()
+
+
+@pytest.mark.parametrize("name", NASTY)
+def test_dockerfile_label_is_hadolint_clean_and_unexpanded(tmp_path: Path, name: str) -> None:
+    from app.bundles.render import dockerfile_label
+
+    label = dockerfile_label(name)
+    assert "${" not in label.replace("\\${", "")
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM python:3.11.11-slim-bookworm\nLABEL org.opencontainers.image.title={label}\n"
+                          "USER 10001:10001\n")
+    hadolint = Path(sys.executable).with_name("hadolint")
+    r = subprocess.run([str(hadolint), "--failure-threshold", "info", str(dockerfile)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
