@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -17,6 +18,7 @@ from app import __version__
 from app.api.health import router as health_router
 from app.api.v1 import router as api_v1_router
 from app.db import get_engine
+from app.jobs.runner import JobRunner
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.settings import PROJECT_ROOT, Settings, get_settings
@@ -52,7 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = get_engine(settings.database_url)
         log.info("archplan %s starting (%s, %s)", __version__, settings.environment,
                  app.state.engine.dialect.name)
-        yield
+        # The embedded job runner (solves); settings.job_workers = 0 leaves jobs to another process.
+        app.state.job_runner = JobRunner(app.state.engine, settings)
+        app.state.job_runner.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(app.state.job_runner.stop)
 
     app = FastAPI(
         title="archplan",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -180,3 +180,36 @@ class Plan(SQLModel, table=True):
     created_at: datetime = _ts()
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Job(SQLModel, table=True):
+    """A unit of background work (today: solving a design's plan), run by a job runner.
+
+    Life cycle: ``queued`` → ``running`` (claimed by one runner; ``worker`` holds that
+    claim's token) → ``succeeded`` | ``failed`` | ``cancelled``. A runner refreshes
+    ``heartbeat_at`` while it works; a ``running`` job whose heartbeat lapsed is queued again
+    with ``attempts`` + 1 (failed after the last attempt). See ``app.jobs.service``.
+    """
+
+    __tablename__ = "job"
+    __table_args__ = (
+        # Claiming takes the oldest queued job: (status, id) answers that from the index.
+        Index("ix_job_status_id", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="plan", max_length=40)
+    status: str = Field(default="queued", max_length=20)
+    progress: float = Field(default=0.0, description="0 to 1.")
+    message: str = Field(default="", max_length=500)
+    attempts: int = Field(default=0, description="Runs that ended without a result (lapsed heartbeat).")
+    worker: str | None = Field(default=None, max_length=120, description="Token of the current claim.")
+    heartbeat_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = _ts()
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    design_id: int | None = Field(default=None, foreign_key="design.id", ondelete="CASCADE", index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    result_plan_id: int | None = Field(default=None, foreign_key="plan.id", ondelete="SET NULL")
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    cancel_requested: bool = Field(default=False)

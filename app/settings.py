@@ -37,6 +37,16 @@ class Settings(BaseSettings):
     solver: Literal["highs", "cbc"] = "highs"
     solver_time_limit_s: float = Field(60.0, gt=0)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest accepted request body.")
+    job_workers: int = Field(
+        1, ge=0, le=32,
+        description="Threads of the job runner embedded in the app (0: no embedded runner).",
+    )
+    job_poll_s: float = Field(1.0, gt=0, le=60, description="How often an idle runner looks for queued jobs.")
+    job_heartbeat_s: float = Field(5.0, gt=0, le=300, description="How often a runner refreshes its jobs' heartbeat.")
+    job_stale_after_s: float = Field(
+        30.0, gt=0, description="A running job whose heartbeat is older than this is queued again.",
+    )
+    job_max_attempts: int = Field(3, ge=1, le=20, description="Runs of a job before a lapsed one is failed.")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -48,6 +58,15 @@ class Settings(BaseSettings):
                 )
             if len(self.secret_key) < 32:
                 raise ValueError("ARCHPLAN_SECRET_KEY must be at least 32 characters in production.")
+        return self
+
+    @model_validator(mode="after")
+    def _job_timing(self) -> Settings:
+        if self.job_stale_after_s < 2 * self.job_heartbeat_s:
+            raise ValueError(
+                "ARCHPLAN_JOB_STALE_AFTER_S must be at least twice ARCHPLAN_JOB_HEARTBEAT_S, or running "
+                "jobs would be taken for abandoned between two heartbeats."
+            )
         return self
 
     @property

@@ -30,7 +30,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.catalog.schema import Snapshot, load_snapshot
-from app.models import Design, PriceSnapshot, Workspace, utcnow
+from app.jobs import service as jobs_svc
+from app.models import Design, Job, PriceSnapshot, Workspace, utcnow
 from app.models import Plan as PlanRow
 from app.planner.options import PlannerSettings
 from app.planner.plan import Plan, make_plan
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_WORKSPACE_SLUG",
     "MAX_NAME_CHARS",
     "MAX_YAML_BYTES",
+    "PLAN_JOB",
     "DesignSummary",
     "ExampleChoice",
     "InvalidNameError",
@@ -60,6 +62,7 @@ __all__ = [
     "delete_design",
     "design_spec",
     "duplicate_design",
+    "enqueue_plan",
     "example_choices",
     "get_design",
     "get_or_create_workspace",
@@ -305,9 +308,10 @@ def duplicate_design(session: Session, design: Design, name: str | None = None) 
 
 
 def delete_design(session: Session, design: Design) -> None:
-    """Delete ``design`` and its plans."""
-    # The database cascades too; deleting the plans first also covers SQLite connections
+    """Delete ``design``, its plans and its jobs (a running job then fails to save its plan)."""
+    # The database cascades too; deleting the children first also covers SQLite connections
     # without foreign-key enforcement.
+    session.execute(delete(Job).where(col(Job.design_id) == design.id))
     session.execute(delete(PlanRow).where(col(PlanRow.design_id) == design.id))
     session.delete(design)
     session.commit()
@@ -334,13 +338,20 @@ def get_plan(session: Session, design_id: int, plan_id: int) -> PlanRow | None:
     return row
 
 
-def save_plan(session: Session, design: Design, spec: WorkloadSpec, plan: Plan) -> PlanRow:
-    """Store ``plan`` (solved from ``spec``) for ``design``."""
+def save_plan(session: Session, design: Design, spec: WorkloadSpec, plan: Plan, *, commit: bool = True) -> PlanRow:
+    """Store ``plan`` (solved from ``spec``) for ``design``.
+
+    ``commit=False`` only flushes (the row gets its id), so the job runner commits the plan
+    and its job's outcome in one transaction.
+    """
     result = plan.model_dump(mode="json")
     total = plan.total_cost if plan.total_cost is not None and math.isfinite(plan.total_cost) else None
     row = PlanRow(design_id=design.id, snapshot_id=plan.snapshot_id[:80], status=plan.status[:20],
                   total_cost=total, spec=_spec_json(spec), result=result)
     session.add(row)
+    if not commit:
+        session.flush()
+        return row
     session.commit()
     session.refresh(row)
     return row
@@ -380,8 +391,9 @@ def planner_settings(solver: str = "highs", time_limit_s: float = 60.0) -> Plann
 def plan_design(session: Session, design: Design, settings: PlannerSettings | None = None) -> PlanRow:
     """Solve the design's spec against the planning snapshot and store the plan.
 
-    Blocks for as long as the solve takes (0.1-10 s): web handlers call it in a worker
-    thread. Raises :class:`SpecError` if the stored spec no longer validates.
+    Blocks for as long as the solve takes (0.1-10 s); the web pages queue a job instead
+    (:func:`enqueue_plan`, run by ``app.jobs.runner``). Raises :class:`SpecError` if the
+    stored spec no longer validates.
     """
     spec = design_spec(design)
     settings = settings or PlannerSettings()
@@ -391,3 +403,28 @@ def plan_design(session: Session, design: Design, settings: PlannerSettings | No
     row = save_plan(session, design, spec, plan)
     log.info("planned design %s: plan %s %s in %.2f s", design.id, row.id, plan.status, plan.total_seconds)
     return row
+
+
+# --------------------------------------------------------------------------- plan jobs
+
+PLAN_JOB = "plan"
+
+
+def enqueue_plan(session: Session, design: Design, *, solver: str = "highs",
+                 time_limit_s: float = 60.0) -> tuple[Job, bool]:
+    """Queue a solve of the design's current spec; commits. Returns ``(job, created)``.
+
+    The spec is validated first (raises :class:`SpecError`) and captured in the job's
+    payload, so the plan is of the requirements as they were when "Plan" was pressed. A
+    queued or running plan job of the same spec is returned instead of a duplicate.
+    """
+    spec = design_spec(design)
+    spec_json = _spec_json(spec)
+    active = jobs_svc.active_job(session, design.id, PLAN_JOB)
+    if active is not None and (active.payload or {}).get("spec") == spec_json:
+        return active, False
+    job = jobs_svc.enqueue(session, PLAN_JOB, design_id=design.id,
+                           payload={"spec": spec_json, "solver": solver, "time_limit_s": time_limit_s})
+    session.commit()
+    session.refresh(job)
+    return job, True

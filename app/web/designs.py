@@ -1,7 +1,8 @@
 """``/designs``: designs in the default workspace, their requirements and their plans.
 
-Server-rendered with Jinja2; htmx enhances two forms (saving the YAML swaps the spec
-section in place; "Plan" shows a *Solving…* indicator, then navigates to the new plan).
+Server-rendered with Jinja2; htmx enhances the forms (saving the YAML swaps the spec
+section in place; "Plan" queues a solve job and swaps in a progress panel that polls the
+job's status every second, then navigates to the new plan).
 Every form is a real POST that also works without JavaScript (redirect after POST; a page
 with the errors and status 422 otherwise). htmx requests get their error fragments with
 status 200, which htmx swaps without configuration and browsers do not log as failures.
@@ -14,13 +15,22 @@ Routes
 * ``POST /designs/{id}/spec`` — validate and save the YAML (htmx: returns the spec section)
 * ``POST /designs/{id}/rename``, ``POST /designs/{id}/duplicate``
 * ``GET|POST /designs/{id}/delete`` — confirmation page, then the delete
-* ``POST /designs/{id}/plan`` — solve in a worker thread, store, go to the plan page
-* ``GET /designs/{id}/plans/{plan_id}`` and ``…/schedule.csv``
+* ``POST /designs/{id}/plan`` — queue a solve job (``app.jobs``) and answer at once: htmx
+  gets the progress panel, a form POST is redirected to the job page
+* ``GET /designs/{id}/jobs/{job_id}`` — the job page (refreshes itself without JavaScript;
+  redirects to the plan once it is ready)
+* ``GET /designs/{id}/jobs/{job_id}/status?seen=…`` — the panel's status part for htmx
+  polling: 204 while unchanged, ``HX-Redirect`` to the plan when it is ready
+* ``POST /designs/{id}/jobs/{job_id}/cancel`` — cancel (a running solve stops at its next step)
+* ``GET /designs/{id}/plans/{plan_id}``, ``…/schedule.csv``
+* ``GET /designs/{id}/plans/{plan_id}/bundles/{name}.zip`` — one bundle, or ``all.zip``;
+  byte-identical for the same plan
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import logging
 import math
@@ -33,13 +43,15 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
-from app.models import Design, Workspace
-from app.planner.demand import DemandError
+from app.bundles.context import bundle_context
+from app.bundles.package import bundle_names, render_all, render_bundle, to_zip
+from app.jobs import service as jobs_svc
+from app.models import Design, Job, Workspace
 from app.planner.plan import Plan
 from app.requirements.spec import DEFAULT_MFU, SpecError, WorkloadSpec
 from app.services import designs as svc
+from app.web.architecture import architecture_mermaid
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -287,8 +299,15 @@ def _design_context(session: Session, design: Design, **extra: Any) -> dict[str,
         "rename_error": None, "plan_error": None, "default_mfu": DEFAULT_MFU,
         "max_yaml_kb": svc.MAX_YAML_BYTES // 1000, "max_name": svc.MAX_NAME_CHARS,
     }
+    ctx.update(_active_job_context(session, design))
     ctx.update(extra)
     return ctx
+
+
+def _active_job_context(session: Session, design: Design) -> dict[str, Any]:
+    """The running (or queued) solve of the design, for its progress panel after a reload."""
+    job = jobs_svc.active_job(session, design.id, svc.PLAN_JOB)
+    return {"job_view": _job_view(session, design, job) if job is not None else None}
 
 
 @router.get("/designs/{design_id}", response_class=HTMLResponse)
@@ -367,51 +386,105 @@ def delete(request: Request, session: SessionDep, design_id: str):
 # --------------------------------------------------------------------------- planning
 
 
-def _solve(request: Request, design_id: str) -> tuple[str, Any]:
-    """Runs in a worker thread: ("ok", plan row id), ("missing", None) or ("error", message)."""
-    settings = request.app.state.settings
-    with Session(request.app.state.engine) as session:
-        _ws, design = _design(session, design_id)
-        if design is None:
-            return "missing", None
-        try:
-            row = svc.plan_design(session, design, svc.planner_settings(settings.solver, settings.solver_time_limit_s))
-        except SpecError as exc:
-            return "error", "The stored requirements are not valid; fix them and save before planning: " + "; ".join(
-                str(i) for i in exc.issues[:5])
-        except DemandError as exc:
-            detail = exc.args[0] if exc.args else str(exc)
-            return "error", f"These requirements cannot be planned with the price catalog: {detail}"
-        except Exception:
-            log.exception("planning design %s failed", design_id)
-            return "error", "The planner failed unexpectedly; the error has been logged. Try again, or change the requirements."
-        return "ok", (design.id, row.id)
+JOB_POLL = "every 1s"
+
+
+def _job_view(session: Session, design: Design, job: Job) -> dict[str, Any]:
+    """What the job panel shows; ``seen`` changes whenever the panel would look different."""
+    active = job.status in jobs_svc.ACTIVE
+    position = jobs_svc.queue_position(session, job) if job.status == jobs_svc.QUEUED else 0
+    percent = round(max(0.0, min(1.0, job.progress or 0.0)) * 100)
+    message = job.message or ("Waiting for a worker" if job.status == jobs_svc.QUEUED else "")
+    if job.status == jobs_svc.QUEUED and position:
+        message += f" ({position} job{'s' if position != 1 else ''} ahead)"
+    base = f"/designs/{design.id}/jobs/{job.id}"
+    state = f"{job.status}|{percent}|{message}|{job.cancel_requested}|{job.result_plan_id}"
+    return {
+        "job": job, "job_active": active, "percent": percent, "message": message, "position": position,
+        "seen": hashlib.sha256(state.encode()).hexdigest()[:12], "page_url": base, "status_url": base + "/status",
+        "cancel_url": base + "/cancel",
+        "plan_url": f"/designs/{design.id}/plans/{job.result_plan_id}" if job.result_plan_id else None,
+        "poll": JOB_POLL,
+    }
+
+
+def _wake_runner(request: Request) -> None:
+    runner = getattr(request.app.state, "job_runner", None)
+    if runner is not None:
+        runner.wake()
 
 
 @router.post("/designs/{design_id}/plan", dependencies=[PostGuard])
-async def plan(request: Request, design_id: str):
-    outcome, value = await run_in_threadpool(_solve, request, design_id)
-    if outcome == "missing":
+def plan(request: Request, session: SessionDep, design_id: str):
+    """Queue a solve and answer at once: htmx gets the progress panel, a form POST the job page."""
+    _ws, design = _design(session, design_id)
+    if design is None:
         return _not_found(request, "design")
     htmx = _is_htmx(request)
-    if outcome == "error":
-        if htmx:
-            return _render(request, "designs/_plan_feedback.html", {"plan_error": value})
-
-        def page() -> HTMLResponse:
-            with Session(request.app.state.engine) as session:
-                _ws, design = _design(session, design_id)
-                if design is None:
-                    return _not_found(request, "design")
-                return _render(request, "designs/design.html", _design_context(session, design, plan_error=value),
-                               status=422)
-
-        return await run_in_threadpool(page)
-    did, pid = value
-    url = f"/designs/{did}/plans/{pid}"
+    settings = request.app.state.settings
+    try:
+        job, _created = svc.enqueue_plan(session, design, solver=settings.solver,
+                                         time_limit_s=settings.solver_time_limit_s)
+    except SpecError as exc:
+        message = ("The stored requirements are not valid; fix them and save before planning: "
+                   + "; ".join(str(i) for i in exc.issues[:5]))
+        if htmx:  # 200: htmx swaps it
+            return _render(request, "designs/_plan_feedback.html", {"plan_error": message})
+        return _render(request, "designs/design.html", _design_context(session, design, plan_error=message),
+                       status=422)
+    _wake_runner(request)
     if htmx:
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return _see_other(url)
+        return _render(request, "designs/_job_panel.html", {"design": design, "jv": _job_view(session, design, job)})
+    return _see_other(f"/designs/{design.id}/jobs/{job.id}")
+
+
+def _job(session: Session, design_id: str, job_id: str) -> tuple[Design | None, Job | None]:
+    _ws, design = _design(session, design_id)
+    jid = _int_id(job_id)
+    if design is None or jid is None:
+        return design, None
+    return design, jobs_svc.get_job(session, jid, design_id=design.id)
+
+
+@router.get("/designs/{design_id}/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, session: SessionDep, design_id: str, job_id: str):
+    """The job's own page (where a form POST lands): refreshes itself until the job ends."""
+    design, job = _job(session, design_id, job_id)
+    if design is None or job is None:
+        return _not_found(request, "job" if design is not None else "design")
+    view = _job_view(session, design, job)
+    if job.status == jobs_svc.SUCCEEDED and view["plan_url"]:
+        return _see_other(view["plan_url"])
+    return _render(request, "designs/job.html", {"design": design, "jv": view})
+
+
+@router.get("/designs/{design_id}/jobs/{job_id}/status", response_class=HTMLResponse)
+def job_status(request: Request, session: SessionDep, design_id: str, job_id: str, seen: str = ""):
+    """The panel's status part, polled by htmx: 204 while nothing changed, ``HX-Redirect``
+    to the plan once it is ready."""
+    design, job = _job(session, design_id, job_id)
+    if design is None or job is None:
+        return _not_found(request, "job" if design is not None else "design")
+    view = _job_view(session, design, job)
+    htmx = _is_htmx(request)
+    if job.status == jobs_svc.SUCCEEDED and view["plan_url"]:
+        if htmx:
+            return Response(status_code=204, headers={"HX-Redirect": view["plan_url"]})
+        return _see_other(view["plan_url"])
+    if htmx and seen == view["seen"] and view["job_active"]:
+        return Response(status_code=204)  # no swap: the polling goes on, nothing is re-announced
+    return _render(request, "designs/_job_status.html", {"design": design, "jv": view})
+
+
+@router.post("/designs/{design_id}/jobs/{job_id}/cancel", dependencies=[PostGuard])
+def cancel_job(request: Request, session: SessionDep, design_id: str, job_id: str):
+    design, job = _job(session, design_id, job_id)
+    if design is None or job is None:
+        return _not_found(request, "job" if design is not None else "design")
+    job = jobs_svc.request_cancel(session, job.id) or job
+    if _is_htmx(request):
+        return _render(request, "designs/_job_status.html", {"design": design, "jv": _job_view(session, design, job)})
+    return _see_other(f"/designs/{design.id}/jobs/{job.id}")
 
 
 def _plan_row(session: Session, design_id: str, plan_id: str):
@@ -482,7 +555,71 @@ def plan_page(request: Request, session: SessionDep, design_id: str, plan_id: st
                         if plan.best_single_strategy in plan.baseline_details else None),
             snapshot_in_db=svc.snapshot_exists(session, plan.snapshot_id),
         )
+        if ctx["solved"]:
+            spec = _row_spec(row)
+            ctx.update(
+                bundles=[{"name": n, "label": BUNDLE_LABELS.get(n, n), "url": _bundle_url(design.id, row.id, n)}
+                         for n in bundle_names()],
+                all_bundles_url=_bundle_url(design.id, row.id, "all"),
+                diagram=architecture_mermaid(spec, plan) if spec is not None else None,
+            )
+    ctx.update(_active_job_context(session, design))
     return _render(request, "designs/plan.html", ctx)
+
+
+BUNDLE_LABELS = {
+    "airflow": "Airflow DAG", "helm": "Helm chart", "private-servers": "Own servers (bill of materials)",
+    "purchase-schedule": "Purchase schedule (CSV, JSON)", "terraform": "Terraform (AWS)",
+}
+
+
+def _bundle_url(design_id: int, plan_id: int, name: str) -> str:
+    return f"/designs/{design_id}/plans/{plan_id}/bundles/{name}.zip"
+
+
+def _row_spec(row: Any) -> WorkloadSpec | None:
+    """The spec stored with a plan (what was solved); None if it no longer validates."""
+    try:
+        return WorkloadSpec.model_validate(row.spec)
+    except ValidationError:
+        return None
+
+
+def _export_refused(request: Request, design: Design, row: Any, reason: str) -> HTMLResponse:
+    return _render(request, "designs/export_unavailable.html", {"design": design, "row": row, "reason": reason},
+                   status=409)
+
+
+@router.get("/designs/{design_id}/plans/{plan_id}/bundles/{name}.zip")
+def bundle_zip(request: Request, session: SessionDep, design_id: str, plan_id: str, name: str):
+    """One bundle (or ``all``) of a feasible plan as a zip, byte-identical for the same plan."""
+    design, row = _plan_row(session, design_id, plan_id)
+    if design is None or row is None:
+        return _not_found(request, "plan" if design is not None else "design")
+    names = bundle_names()
+    if name != "all" and name not in names:
+        return _not_found(request, "bundle")
+    if row.status not in ("optimal", "feasible"):
+        return _export_refused(request, design, row, f"This plan is {row.status}: no capacity was chosen, "
+                               "so there is nothing to deploy. Relax the requirements and plan again.")
+    spec = _row_spec(row)
+    try:
+        plan = Plan.model_validate(row.result)
+    except ValidationError:
+        plan = None
+    if spec is None or plan is None:
+        return _export_refused(request, design, row, "This plan was stored in a format this version of archplan "
+                               "cannot export. Plan the design again to get a fresh one.")
+    ctx = bundle_context(spec, plan)
+    files = render_all(ctx) if name == "all" else render_bundle(ctx, name)
+    root = f"{ctx.slug}-{ctx.plan_id}"
+    data = to_zip(files, root=root)
+    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache",
+               "Content-Disposition": f'attachment; filename="{root}{"" if name == "all" else "-" + name}.zip"'}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type="application/zip", headers=headers)
 
 
 def _csv_safe(value: Any) -> Any:

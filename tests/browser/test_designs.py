@@ -1,21 +1,28 @@
-"""Designs in a real browser: create from an example, plan with htmx, the plan page's charts."""
+"""Designs in a real browser: create from an example, plan with htmx (a job run by the live
+server's embedded runner, with a progress panel), the plan page's charts, architecture
+diagram (Mermaid) and export buttons."""
 
 from __future__ import annotations
 
+import json
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import Route, expect
 from sqlmodel import Session
 
+from app.bundles.package import bundle_names
 from app.catalog.schema import DEFAULT_SNAPSHOT_PATH, load_snapshot
 from app.db import make_engine
+from app.requirements.examples import example_text
 from app.services import catalog as svc
 from tests.catalog_db.factory import make_snapshot
 
 pytestmark = pytest.mark.browser
 
 PLAN_URL = re.compile(r"/designs/\d+/plans/\d+$")
+STATUS_URL = re.compile(r"/designs/\d+/jobs/\d+/status")
 
 
 @pytest.fixture
@@ -48,17 +55,23 @@ def test_create_plan_and_see_charts(page, designs_server, width: int) -> None:
     expect(page.get_by_role("heading", name="Performance")).to_be_visible()
     assert _no_overflow(page)
 
-    # Hold the solve request to see the indicator while it is in flight, then let it go.
+    # "Plan" queues a job and shows its progress panel at once. Hold the panel's status polls
+    # (the embedded runner may finish in well under a second) to look at it, then let them go.
     held: list[Route] = []
-    page.route(re.compile(r"/designs/\d+/plan$"), lambda route: held.append(route))
-    indicator = page.locator("#plan-solving")
-    expect(indicator).to_be_hidden()
+    holding = [True]
+    page.route(STATUS_URL, lambda route: held.append(route) if holding[0] else route.continue_())
     page.get_by_role("button", name="Plan", exact=True).click()
-    expect(indicator).to_be_visible()
-    expect(indicator).to_have_text("Solving…")
-    expect(page.get_by_role("button", name="Plan", exact=True)).to_be_disabled()  # no double submit
-    assert len(held) == 1 and held[0].request.headers.get("hx-request") == "true"
-    held[0].continue_()
+    panel = page.locator("#job-panel")
+    expect(panel).to_be_visible()
+    expect(panel.get_by_role("heading", name=re.compile(r"^Planning"))).to_be_visible()
+    expect(page.get_by_role("progressbar", name="Planning progress")).to_be_visible()
+    expect(panel.get_by_role("button", name="Cancel")).to_be_visible()
+    assert _no_overflow(page)
+    page.wait_for_timeout(1100)  # at least one poll is held
+    assert held and held[0].request.headers.get("hx-request") == "true"
+    holding[0] = False
+    for route in held:
+        route.continue_()
 
     expect(page).to_have_url(PLAN_URL, timeout=30_000)
     expect(page.locator("#fig-total")).to_have_text(re.compile(r"^\$[\d,]+$"))
@@ -72,6 +85,32 @@ def test_create_plan_and_see_charts(page, designs_server, width: int) -> None:
     assert [c["type"] for c in charts] == ["bar", "line", "bar"]
     assert charts[1]["datasets"] == 2  # this plan and the all-on-demand baseline
     assert all(c["w"] > 200 and c["h"] > 150 for c in charts)
+
+    # The architecture diagram: Mermaid (strict) draws an SVG from the server's source.
+    assert page.evaluate("typeof window.mermaid") == "undefined"  # loaded when the diagram comes near
+    page.locator("#architecture-heading").scroll_into_view_if_needed()
+    diagram = page.locator("#architecture-diagram svg")
+    expect(diagram).to_be_visible(timeout=15_000)
+    assert page.locator('script[src="/static/vendor/mermaid/mermaid.min.js"]').count() == 1
+    assert page.evaluate("mermaid.mermaidAPI.getConfig().securityLevel") == "strict"
+    assert diagram.locator(".node").count() >= 8
+    expect(diagram).to_contain_text("pretrain-7b")
+    expect(diagram).to_contain_text("Compute (this plan)")
+    box = page.locator("#architecture-diagram").bounding_box()
+    assert box and box["height"] > 100
+    zoom = page.get_by_role("button", name="Full size")
+    if width < 700:  # fitted to a phone the labels are tiny: full size scrolls inside its box
+        zoom.click()
+        expect(page.locator("#diagram-zoom")).to_have_attribute("aria-pressed", "true")
+        assert page.evaluate("document.getElementById('architecture-diagram').scrollWidth > 390")
+
+    # Export: one button per bundle, and all of them at once.
+    exports = page.get_by_role("list", name="Bundles").get_by_role("button")
+    expect(exports).to_have_count(len(bundle_names()))
+    with page.expect_download() as download:
+        page.get_by_role("button", name="All bundles (.zip)").click()
+    assert re.fullmatch(r"7b-research-lm-pre-training-sprint-plan-[0-9a-f]{12}\.zip",
+                        download.value.suggested_filename)
     assert _no_overflow(page)
     assert page.console_errors == []
 
@@ -108,4 +147,27 @@ def test_edit_errors_in_place_and_sort_schedule(page, designs_server) -> None:
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()
     assert download.value.suggested_filename.endswith("-schedule.csv")
+    assert page.console_errors == []
+
+
+def test_hostile_names_render_as_text_in_the_diagram(page, designs_server) -> None:
+    name = 'Evil"]; click X "javascript:x()" %% <img src=x onerror=alert(1)> end'
+    text = example_text("vision-growing-inference")
+    text = re.sub(r"^name: .*$", "name: " + json.dumps(name), text, count=1, flags=re.MULTILINE)
+    text = text.replace("location: s3://retail-vision/shelf-images/",
+                        "location: " + json.dumps('s3://b/"]) --> Z{{x}} ; style src1 fill:#f00'))
+    r = httpx.post(designs_server.url + "/designs/from-yaml", data={"spec_yaml": text}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page.on("dialog", lambda d: page.console_errors.append("dialog: " + d.message))  # type: ignore[attr-defined]
+    page.goto(designs_server.url + r.headers["location"])
+    page.get_by_role("button", name="Plan", exact=True).click()
+    expect(page).to_have_url(PLAN_URL, timeout=30_000)
+    page.locator("#architecture-heading").scroll_into_view_if_needed()
+    diagram = page.locator("#architecture-diagram svg")
+    expect(diagram).to_be_visible(timeout=15_000)
+    expect(diagram).to_contain_text(name)
+    expect(diagram).to_contain_text('s3://b/"]) --> Z{{x}} ; style src1 fill:#f00')
+    assert diagram.locator("img, script, a, foreignObject img").count() == 0
+    assert diagram.locator(".node").count() >= 8  # no node went missing, none was added by the text
+    page.wait_for_timeout(300)
     assert page.console_errors == []

@@ -1,4 +1,8 @@
-"""Fixtures: a migrated database (SQLite, and PostgreSQL where marked), the bundled prices."""
+"""Fixtures: a migrated database (SQLite, and PostgreSQL where marked), the bundled prices.
+
+The app's embedded job runner is off here (``job_workers=0``): tests run queued solves
+themselves with ``app.state.job_runner.run_one()``, so nothing races them or sleeps.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from app.catalog.schema import Snapshot, load_snapshot
 from app.db import make_engine
 from app.migrations import upgrade
 from app.services import catalog as catalog_svc
+from app.settings import Settings
+from tests.conftest import make_settings
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +35,12 @@ def engine(request, tmp_path) -> Iterator[Engine]:
     eng = make_engine(url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def settings(migrated_sqlite_url: str) -> Settings:
+    """The app settings without the embedded job runner (see the module docstring)."""
+    return make_settings(migrated_sqlite_url, job_workers=0)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""``/designs`` pages through the TestClient: create, edit, rename, duplicate, delete, plan."""
+"""``/designs`` pages through the TestClient: create, edit, rename, duplicate, delete, plan
+(a queued job, run here with ``run_one()``), its progress panel, cancel, export, diagram."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import html as htmllib
 import io
 import json
 import re
-import threading
-import time
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -20,7 +18,6 @@ from app.main import create_app
 from app.models import Design
 from app.models import Plan as PlanRow
 from app.requirements.examples import example_text
-from app.services import designs as svc
 from app.web.designs import SCHEDULE_CSV_COLUMNS
 
 HX = {"HX-Request": "true"}
@@ -51,6 +48,21 @@ def _textarea(html: str, id_: str) -> str:
     m = re.search(rf'<textarea id="{id_}"[^>]*>(.*?)</textarea>', html, flags=re.DOTALL)
     assert m, f"no textarea #{id_}"
     return htmllib.unescape(m.group(1))
+
+
+def _run(client: TestClient) -> int | None:
+    """Run the next queued job synchronously (the tests' app has no runner threads)."""
+    return client.app.state.job_runner.run_one()
+
+
+def _plan(client: TestClient, did: int) -> str:
+    """Plan without JavaScript: POST, the job page, run the job, follow to the plan's URL."""
+    r = client.post(f"/designs/{did}/plan", follow_redirects=False)
+    assert r.status_code == 303 and re.fullmatch(rf"/designs/{did}/jobs/\d+", r.headers["location"]), r.text
+    assert _run(client) is not None
+    r = client.get(r.headers["location"], follow_redirects=False)
+    assert r.status_code == 303, r.text
+    return r.headers["location"]
 
 
 def _bad_yaml() -> str:
@@ -84,7 +96,7 @@ def test_create_from_example_and_see_sections(client: TestClient, settings) -> N
     yaml_text = _textarea(html, "spec-yaml")
     assert "name: 7B research LM pre-training sprint" in yaml_text and "deadline_days: 14" in yaml_text
     assert f'hx-post="/designs/{did}/spec"' in html and 'hx-indicator="#plan-solving"' in html
-    assert ">Solving…<" in html
+    assert ">Starting…<" in html and 'id="job-panel"' not in html
     listing = client.get("/designs").text
     assert f'href="/designs/{did}"' in listing and "not planned" in listing
     assert _rows(settings, Design, id=did)[0].name == "7B research LM pre-training sprint"
@@ -213,9 +225,7 @@ def test_cross_site_posts_are_refused(client: TestClient, settings) -> None:
 
 def test_plan_stores_a_row_and_renders_the_plan_page(priced_client: TestClient, priced_settings, bundled) -> None:
     did = _new(priced_client, "llm-finetune-hipaa")
-    r = priced_client.post(f"/designs/{did}/plan", follow_redirects=False)
-    assert r.status_code == 303
-    url = r.headers["location"]
+    url = _plan(priced_client, did)
     assert re.fullmatch(rf"/designs/{did}/plans/\d+", url)
     rows = _rows(priced_settings, PlanRow, design_id=did)
     assert len(rows) == 1
@@ -249,15 +259,10 @@ def test_plan_stores_a_row_and_renders_the_plan_page(priced_client: TestClient, 
     assert f'href="{url}"' in listing and total in listing
     assert f'href="{url}">Plan {row.id}</a>' in priced_client.get(f"/designs/{did}").text
 
-    # htmx: the server answers with HX-Redirect to the new plan (the page shows "Solving…" meanwhile).
-    r = priced_client.post(f"/designs/{did}/plan", headers=HX)
-    assert r.status_code == 204 and re.fullmatch(rf"/designs/{did}/plans/\d+", r.headers["HX-Redirect"])
-    assert len(_rows(priced_settings, PlanRow, design_id=did)) == 2
-
 
 def test_schedule_csv(priced_client: TestClient, priced_settings) -> None:
     did = _new(priced_client, "llm-finetune-hipaa")
-    url = priced_client.post(f"/designs/{did}/plan", follow_redirects=False).headers["location"]
+    url = _plan(priced_client, did)
     r = priced_client.get(url + "/schedule.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     pid = url.rsplit("/", 1)[1]
@@ -277,13 +282,17 @@ def test_infeasible_plan_shows_the_explanation(priced_client: TestClient) -> Non
     text = example_text("research-burst-deadline").replace("total_budget: 90000", "total_budget: 1000")
     r = priced_client.post("/designs/from-yaml", data={"spec_yaml": text}, follow_redirects=False)
     did = int(r.headers["location"].rsplit("/", 1)[1])
-    url = priced_client.post(f"/designs/{did}/plan", follow_redirects=False).headers["location"]
+    url = _plan(priced_client, did)  # an infeasible plan is saved and shown
     html = priced_client.get(url).text
     assert "No plan meets these requirements" in html and ">infeasible<" in html
     assert "The requirements cannot all be met:" in html and "raise the total budget" in html
     assert "Relax the requirements" in html
     assert 'id="fig-total"' not in html and "plan-charts.js" not in html
+    assert "/bundles/" not in html and "mermaid" not in html and "Nothing to export" in html
     assert priced_client.get(url + "/schedule.csv").text.strip() == ",".join(SCHEDULE_CSV_COLUMNS)
+    r = priced_client.get(url + "/bundles/all.zip")
+    assert r.status_code == 409 and "Nothing to export" in r.text and "This plan is infeasible" in r.text
+    assert r.headers["content-type"].startswith("text/html")
 
 
 def test_requirements_the_catalog_cannot_serve_are_explained(priced_client: TestClient, priced_settings) -> None:
@@ -291,10 +300,16 @@ def test_requirements_the_catalog_cannot_serve_are_explained(priced_client: Test
     r = priced_client.post("/designs/from-yaml", data={"spec_yaml": text}, follow_redirects=False)
     did = int(r.headers["location"].rsplit("/", 1)[1])
     r = priced_client.post(f"/designs/{did}/plan", headers=HX)
-    assert r.status_code == 200 and "<html" not in r.text
-    assert "cannot be planned with the price catalog" in r.text and "performance.training[0]" in r.text
-    r = priced_client.post(f"/designs/{did}/plan")
-    assert r.status_code == 422 and "<h1>" in r.text and "min_gpu_memory_gb 4000" in r.text
+    assert r.status_code == 200 and 'id="job-panel"' in r.text
+    status_url = htmllib.unescape(re.search(r'hx-get="([^"]+)"', r.text).group(1)).split("?")[0]
+    assert _run(priced_client) is not None
+    r = priced_client.get(status_url, headers=HX)
+    assert r.status_code == 200 and "<html" not in r.text and 'role="alert"' in r.text
+    assert "Planning failed." in r.text and "cannot be planned with the price catalog" in r.text
+    assert "performance.training[0]" in r.text and "hx-trigger" not in r.text  # the polling stops
+    page = priced_client.get(status_url.removesuffix("/status"))  # without JavaScript
+    assert page.status_code == 200 and "<h1>" in page.text and "min_gpu_memory_gb 4000" in page.text
+    assert 'http-equiv="refresh"' not in page.text and "Traceback" not in page.text
     assert _rows(priced_settings, PlanRow, design_id=did) == []
 
 
@@ -315,7 +330,8 @@ def test_plan_of_an_invalid_stored_spec_is_refused(client: TestClient, settings)
 
 @pytest.mark.parametrize("path", [
     "/designs/999", "/designs/abc", "/designs/999/delete", "/designs/1/plans/999", "/designs/1/plans/x",
-    "/designs/1/plans/999/schedule.csv", "/designs/99999999999999999999",
+    "/designs/1/plans/999/schedule.csv", "/designs/99999999999999999999", "/designs/1/plans/999/bundles/all.zip",
+    "/designs/1/jobs/999", "/designs/1/jobs/999/status",
 ])
 def test_unknown_ids_get_a_friendly_404(client: TestClient, path: str) -> None:
     _new(client)
@@ -327,44 +343,20 @@ def test_unknown_ids_get_a_friendly_404(client: TestClient, path: str) -> None:
 def test_a_plan_is_only_reachable_through_its_design(priced_client: TestClient) -> None:
     a = _new(priced_client)
     b = _new(priced_client)
-    url = priced_client.post(f"/designs/{a}/plan", follow_redirects=False).headers["location"]
+    url = _plan(priced_client, a)
     pid = url.rsplit("/", 1)[1]
     assert priced_client.get(f"/designs/{b}/plans/{pid}").status_code == 404
     assert priced_client.get(f"/designs/{b}/plans/{pid}/schedule.csv").status_code == 404
+    assert priced_client.get(f"/designs/{b}/plans/{pid}/bundles/all.zip").status_code == 404
+    job = priced_client.post(f"/designs/{a}/plan", follow_redirects=False).headers["location"]
+    jid = job.rsplit("/", 1)[1]
+    assert priced_client.get(f"/designs/{a}/jobs/{jid}").status_code == 200
+    for path in (f"/designs/{b}/jobs/{jid}", f"/designs/{b}/jobs/{jid}/status", f"/designs/{a}/jobs/999",
+                 f"/designs/{a}/jobs/x"):
+        r = priced_client.get(path)
+        assert r.status_code == 404 and "not found</h1>" in r.text
+    assert priced_client.post(f"/designs/{b}/jobs/{jid}/cancel").status_code == 404
     for path in (f"/designs/999/{p}" for p in ("plan", "rename", "duplicate", "spec")):
         assert priced_client.post(path, data={"name": "x", "spec_yaml": "x"}).status_code == 404
 
 
-def test_solving_does_not_block_the_server(live_server, monkeypatch) -> None:
-    """The solve runs in a worker thread: other requests are answered meanwhile."""
-    started, release = threading.Event(), threading.Event()
-    real = svc.make_plan
-
-    def slow_make_plan(*args, **kwargs):
-        if not started.is_set():
-            started.set()
-            release.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(svc, "make_plan", slow_make_plan)
-    with httpx.Client(base_url=live_server.url) as http:
-        r = http.post("/designs/from-example", data={"example": "research-burst-deadline"})
-        did = int(r.headers["location"].rsplit("/", 1)[1])
-    results: list[httpx.Response] = []
-
-    def solve() -> None:
-        with httpx.Client(base_url=live_server.url, timeout=30) as http:
-            results.append(http.post(f"/designs/{did}/plan", headers=HX))
-
-    worker = threading.Thread(target=solve)
-    worker.start()
-    try:
-        assert started.wait(10)
-        t0 = time.perf_counter()
-        r = httpx.get(live_server.url + "/designs", timeout=5)
-        assert r.status_code == 200 and time.perf_counter() - t0 < 2
-        assert not results  # the solve is still in flight
-    finally:
-        release.set()
-        worker.join(30)
-    assert results and results[0].status_code == 204 and "HX-Redirect" in results[0].headers

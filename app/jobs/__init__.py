@@ -1,0 +1,1 @@
+"""Durable background jobs: the ``job`` table's service functions and the embedded runner."""
