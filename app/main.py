@@ -23,9 +23,12 @@ from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web.catalog import router as catalog_pages_router
+from app.web.compare import router as compare_pages_router
 from app.web.designs import router as designs_pages_router
 from app.web.pages import router as pages_router
 from app.web.templating import templates
+from app.web.tradeoffs import router as tradeoffs_pages_router
+from app.web.wizard import router as wizard_pages_router
 
 log = logging.getLogger("archplan.http")
 
@@ -121,6 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages_router)
     app.include_router(catalog_pages_router)
     app.include_router(designs_pages_router)
+    app.include_router(wizard_pages_router)
+    app.include_router(compare_pages_router)
+    app.include_router(tradeoffs_pages_router)
     app.include_router(api_v1_router)
     return app
 
