@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from app.catalog.schema import Snapshot
 from app.planner import problem as cp
 from app.planner.demand import DemandProfile, build_demand
-from app.planner.options import Candidate, OptionSet, PlannerSettings, candidate_options, prune_dominated
+from app.planner.options import (
+    Candidate,
+    OptionSet,
+    PlannerSettings,
+    candidate_options,
+    prune_dominated,
+)
 from app.requirements.spec import WorkloadSpec
 
 
