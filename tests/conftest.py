@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
-from app.db import dispose_engines
+from app.db import dispose_engines, make_engine
 from app.main import create_app
 from app.migrations import upgrade
 from app.settings import Settings
@@ -30,6 +32,25 @@ def pg_server() -> Iterator[PostgresServer]:
     finally:
         dispose_engines()
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database engine, once on SQLite and once on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'archplan.db'}"
+    else:
+        url = request.getfixturevalue("pg_server").create_database("t")
+    upgrade(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine) as s:
+        yield s
 
 
 @pytest.fixture

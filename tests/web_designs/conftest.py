@@ -6,15 +6,11 @@ themselves with ``app.state.job_runner.run_one()``, so nothing races them or sle
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from app.catalog.schema import Snapshot, load_snapshot
 from app.db import make_engine
-from app.migrations import upgrade
 from app.services import catalog as catalog_svc
 from app.settings import Settings
 from tests.conftest import make_settings
@@ -25,28 +21,10 @@ def bundled() -> Snapshot:
     return load_snapshot()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request, tmp_path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'designs.db'}"
-    else:
-        url = request.getfixturevalue("pg_server").create_database("designs")
-    upgrade(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
-
-
 @pytest.fixture
 def settings(migrated_sqlite_url: str) -> Settings:
     """The app settings without the embedded job runner (see the module docstring)."""
     return make_settings(migrated_sqlite_url, job_workers=0)
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine) as s:
-        yield s
 
 
 def import_bundled(url: str, snapshot: Snapshot) -> None:
