@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from app.accounts_cli import user_cli
 from app.bundles.export_cli import export_command
 from app.planner.plan_cli import plan_command
 from app.planner.solve_cli import solve_command
@@ -24,6 +25,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(pricing_cli, name="pricing")
+cli.add_typer(user_cli, name="user")
 cli.command("plan")(plan_command)
 cli.command("solve")(solve_command)
 cli.command("export")(export_command)

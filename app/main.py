@@ -10,17 +10,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.health import router as health_router
 from app.api.v1 import router as api_v1_router
+from app.auth import CSRF_COOKIE, SESSION_COOKIE, GuardMiddleware, SignInRequired, new_csrf_cookie
 from app.db import get_engine
 from app.jobs.runner import JobRunner
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
+from app.services import accounts as acc
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web.catalog import router as catalog_pages_router
 from app.web.compare import router as compare_pages_router
@@ -79,11 +81,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Inside request_context (added later = further out), so its answers get the headers too.
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
+                       per_minute=settings.rate_limit_per_minute)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next):
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         start = time.perf_counter()
+        # A browser without a session gets a CSRF cookie for the forms it may post (sign-in).
+        new_cookie = None
+        if (not _wants_problem(request) and SESSION_COOKIE not in request.cookies
+                and CSRF_COOKIE not in request.cookies):
+            new_cookie = request.state.new_csrf_cookie = new_csrf_cookie()
         try:
             response: Response = await call_next(request)
         except Exception:
@@ -91,6 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response = _error_response(request, 500, "An internal error occurred; it has been logged.")
         elapsed_ms = (time.perf_counter() - start) * 1000
         response.headers["X-Request-ID"] = request_id
+        if new_cookie is not None:
+            response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax", path="/",
+                                secure=settings.environment == "production")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.path not in ("/healthz",):
@@ -102,6 +115,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException):
         return _error_response(request, exc.status_code, str(exc.detail) if exc.detail else None,
                                headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(acc.NotFound)
+    async def not_found(request: Request, exc: acc.NotFound):
+        return _error_response(request, 404, str(exc) or "Not found.")
+
+    @app.exception_handler(acc.Forbidden)
+    async def forbidden(request: Request, exc: acc.Forbidden):
+        return _error_response(request, 403, str(exc) or "Forbidden.")
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired):
+        target = f"/login?next={exc.next_url}"
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):

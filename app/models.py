@@ -213,3 +213,111 @@ class Job(SQLModel, table=True):
     result_plan_id: int | None = Field(default=None, foreign_key="plan.id", ondelete="SET NULL")
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     cancel_requested: bool = Field(default=False)
+
+
+# --------------------------------------------------------------------------- accounts
+
+
+class User(SQLModel, table=True):
+    """Someone who signs in to the browser. ``password_hash`` is a scrypt hash with its
+    parameters (``app.services.accounts.hash_password``); ``is_admin`` may create users."""
+
+    __tablename__ = "app_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True, description="Lower-cased.")
+    name: str = Field(default="", max_length=200)
+    password_hash: str = Field(max_length=300)
+    is_admin: bool = Field(default=False)
+    disabled: bool = Field(default=False)
+    created_at: datetime = _ts()
+    last_login_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class AuthSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+
+    __tablename__ = "auth_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    workspace_id: int | None = Field(
+        default=None, foreign_key="workspace.id", ondelete="SET NULL",
+        description="The workspace the pages show (checked against memberships on every request).",
+    )
+    created_at: datetime = _ts()
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_seen_at: datetime = _ts()
+    ip: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+
+
+class Membership(SQLModel, table=True):
+    """A user's role in a workspace: ``viewer`` < ``editor`` < ``admin``."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("workspace_id", "user_id", name="uq_membership"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    user_id: int = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
+    role: str = Field(max_length=20)
+    created_at: datetime = _ts()
+
+
+class ApiKey(SQLModel, table=True):
+    """A workspace's key for the REST API. The secret is shown once; only its SHA-256 is kept.
+
+    ``scopes`` is ``"read"`` or ``"read write"``. A revoked key stays for the audit trail.
+    """
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(foreign_key="workspace.id", ondelete="CASCADE", index=True)
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=20, description="The key's first characters, shown to tell keys apart.")
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    scopes: str = Field(default="read", max_length=40)
+    created_by: int | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = _ts()
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what: created, solved, exported, deleted, signed in, changed access.
+
+    No foreign keys: the trail outlives the users, keys and workspaces it names.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_workspace_id", "workspace_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts()
+    workspace_id: int | None = None
+    actor: str = Field(max_length=40, description="'user:<id>', 'key:<id>' or 'system'.")
+    actor_label: str = Field(default="", max_length=254)
+    action: str = Field(max_length=60)
+    target: str = Field(default="", max_length=120, description="e.g. 'design:12'.")
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ip: str = Field(default="", max_length=64)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a POST sent with an ``Idempotency-Key``, replayed on retries."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("principal", "key", name="uq_idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal: str = Field(max_length=40)
+    key: str = Field(max_length=200)
+    method: str = Field(max_length=10)
+    path: str = Field(max_length=500)
+    request_hash: str = Field(max_length=64)
+    status_code: int = 0
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _ts()

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     solver: Literal["highs", "cbc"] = "highs"
     solver_time_limit_s: float = Field(60.0, gt=0)
     max_body_bytes: int = Field(2 * 1024 * 1024, gt=0, description="Largest accepted request body.")
+    session_days: float = Field(14.0, gt=0, le=90, description="How long a browser stays signed in.")
+    password_scrypt_n: int = Field(
+        2**15, ge=2**10, le=2**20,
+        description="scrypt cost N for new password hashes (r=8, p=3: OWASP's 2^15 setting).",
+    )
+    rate_limit_per_minute: int = Field(
+        600, ge=1, description="API requests per minute per key (and per client IP without a key).",
+    )
+    sign_in_attempts_per_minute: int = Field(10, ge=1, description="Sign-in attempts per minute per client IP.")
     job_workers: int = Field(
         1, ge=0, le=32,
         description="Threads of the job runner embedded in the app (0: no embedded runner).",
