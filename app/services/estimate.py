@@ -26,10 +26,23 @@ rate is positive, so its nominal total can exceed the bounds slightly.
 
 What-if (:class:`Adjustments`, :func:`deadline_curve`)
 ======================================================
-Demand scale, price multipliers per purchase option type, the spot interruption overhead
-and a per-region GPU cap applied to the planner's problem; :func:`deadline_curve` re-solves
-it for up to :data:`MAX_CURVE_POINTS` deadline factors, each solve with a time limit and
-the whole curve within a time budget.
+Demand scale, GPU utilization, price multipliers per purchase option type, the spot
+interruption overhead and a per-region GPU cap, all applied to one copy of the planner's
+problem (:func:`adjusted_problem`); :func:`deadline_curve` re-solves it for up to
+:data:`MAX_CURVE_POINTS` deadline factors, each solve with a time limit and the whole curve
+within a time budget.
+
+* **Demand scale** multiplies every class's energy demand (reference-GPU-hours) and peak.
+* **Utilization** ``u`` (0.1–1) is the share of paid GPU time that does useful work
+  (restarts after failures, stragglers, waiting on data, gaps between jobs). Training and
+  batch classes (not latency-bound) need ``1/u`` times the GPU-hours for the same work and,
+  to keep the same deadlines and batch windows, ``1/u`` times the concurrent GPUs: their
+  demand and peak are divided by ``u``. Latency-bound serving is left as required: it is
+  sized by its peak concurrent GPUs (``always_on_gpus``, or requests per second over the
+  measured requests per GPU) and those GPUs are paid for every hour they are held, busy or
+  idle, so its idle time is already in the cost; a lower throughput per serving GPU is a
+  demand change (the demand scale).
+* **Prices**: every money figure of the options of a purchase option type is multiplied.
 """
 
 from __future__ import annotations
@@ -349,6 +362,10 @@ class Adjustments(BaseModel):
     """Changes applied to the planner's problem before re-solving."""
 
     demand_scale: float = Field(1.0, gt=0, le=10, description="Multiplies every class's demand and peak.")
+    utilization: float = Field(
+        1.0, ge=0.1, le=1.0,
+        description="Share of paid GPU time doing useful work; divides the demand and peak of every "
+                    "class that is not latency-bound (see the module doc).")
     price_factors: dict[str, float] = Field(
         default_factory=dict, description="Purchase option type -> multiplier of every money figure.")
     spot_interruption_overhead: float | None = Field(None, ge=0, le=2)
@@ -356,7 +373,8 @@ class Adjustments(BaseModel):
 
     @property
     def is_neutral(self) -> bool:
-        return (self.demand_scale == 1.0 and all(v == 1.0 for v in self.price_factors.values())
+        return (self.demand_scale == 1.0 and self.utilization == 1.0
+                and all(v == 1.0 for v in self.price_factors.values())
                 and self.spot_interruption_overhead is None and self.max_gpus_per_region is None)
 
 
@@ -382,10 +400,32 @@ def _scale_prices(problem: CapacityProblem, factors: dict[str, float]) -> None:
         o.recurring_costs = {k: v * f for k, v in o.recurring_costs.items()}
 
 
+def _apply_utilization(problem: CapacityProblem, utilization: float) -> None:
+    """Divide the demand and peak of every class that is not latency-bound by ``utilization``,
+    in place (latency-bound serving is sized by its peak and paid every hour: unchanged)."""
+    if utilization == 1.0:
+        return
+    factor = 1.0 / utilization
+
+    def scaled(value: Any) -> Any:
+        if isinstance(value, list):
+            return [None if v is None else v * factor for v in value]
+        return value * factor
+
+    for name in list(problem.demand):
+        if problem.class_info(name).latency_bound:
+            continue
+        problem.demand[name] = scaled(problem.demand[name])
+        if problem.peak and name in problem.peak:
+            problem.peak[name] = scaled(problem.peak[name])
+
+
 def adjusted_problem(spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings,
                      adj: Adjustments) -> BuiltProblem:
-    """The planner's problem for ``spec`` with ``adj`` applied (a fresh copy)."""
+    """The planner's problem for ``spec`` with every adjustment of ``adj`` applied (a fresh
+    copy): settings, demand scale, utilization and prices, ready for one solve."""
     built = build_problem(spec, snapshot, adjusted_settings(settings, adj), demand_scale=adj.demand_scale)
+    _apply_utilization(built.problem, adj.utilization)
     _scale_prices(built.problem, adj.price_factors)
     return built
 
@@ -466,6 +506,6 @@ def deadline_curve(
 def scenario_sensitivity(spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings,
                          adj: Adjustments | None = None) -> Sensitivity:
     """The planner's ±20 % scenarios (:func:`app.planner.analysis.sensitivity`) with the
-    adjusted settings (spot overhead, region cap). Demand and price adjustments are not
-    part of the settings, so the scenarios vary the requirements' own figures."""
+    adjusted settings (spot overhead, region cap). Demand, utilization and price adjustments
+    are not part of the settings, so the scenarios vary the requirements' own figures."""
     return sensitivity(spec, snapshot, adjusted_settings(settings, adj or Adjustments()))

@@ -1,10 +1,12 @@
 """``/designs/{id}/tradeoffs``: cost versus deadline, and what-if controls.
 
-* ``GET /designs/{id}/tradeoffs`` — the page: controls (demand scale, price changes per
-  purchase option type, spot interruption overhead, a GPU cap per region, deadline
-  factors) and the results. With htmx the results load into the page
+* ``GET /designs/{id}/tradeoffs`` — the page: controls (demand scale, GPU utilization,
+  price changes per purchase option type, spot interruption overhead, a GPU cap per
+  region, deadline factors) and the results. With htmx the results load into the page
   (``…/tradeoffs/curve``) and the controls re-solve and redraw in place; without
   JavaScript the form is a GET of this page, which then solves before it answers.
+  Demand, utilization and price changes apply together to one copy of the problem
+  (:func:`app.services.estimate.adjusted_problem`): each point is a single re-solve.
 * ``GET /designs/{id}/tradeoffs/curve`` — the cost-versus-deadline fragment: each deadline
   factor (at most six) re-solves the adjusted problem in a worker thread, with a time limit
   per solve and for the whole curve.
@@ -73,6 +75,8 @@ class Controls:
         out = []
         if a.demand_scale != 1.0:
             out.append(f"demand × {a.demand_scale:g}")
+        if a.utilization != 1.0:
+            out.append(f"GPU utilization {a.utilization * 100:g} %")
         for k, f in a.price_factors.items():
             if f != 1.0:
                 out.append(f"{KIND_LABELS[k].lower()} prices {'+' if f > 1 else '−'}{abs(f - 1) * 100:g} %")
@@ -84,14 +88,15 @@ class Controls:
         return out
 
 
-LABELS = {"demand_pct": "Demand scale (%)", "price_on_demand": "On-demand", "price_spot": "Spot",
-          "price_reserved": "Reserved", "price_private": "Own servers", "spot_overhead": "Spot interruption overhead (%)",
+LABELS = {"demand_pct": "Demand scale (%)", "utilization_pct": "GPU utilization (%)",
+          "price_on_demand": "On-demand", "price_spot": "Spot", "price_reserved": "Reserved",
+          "price_private": "Own servers", "spot_overhead": "Spot interruption overhead (%)",
           "region_cap": "GPU cap per region", "factors": "Deadline factors"}
-FIELDS = ("demand_pct", "price_on_demand", "price_spot", "price_reserved", "price_private", "spot_overhead",
-          "region_cap", "factors")
-DEFAULTS = {"demand_pct": "100", "price_on_demand": "0", "price_spot": "0", "price_reserved": "0",
-            "price_private": "0", "spot_overhead": f"{DEFAULT_SPOT_OVERHEAD_PCT:g}", "region_cap": "",
-            "factors": ", ".join(f"{f:g}" for f in DEADLINE_FACTORS)}
+FIELDS = ("demand_pct", "utilization_pct", "price_on_demand", "price_spot", "price_reserved", "price_private",
+          "spot_overhead", "region_cap", "factors")
+DEFAULTS = {"demand_pct": "100", "utilization_pct": "100", "price_on_demand": "0", "price_spot": "0",
+            "price_reserved": "0", "price_private": "0", "spot_overhead": f"{DEFAULT_SPOT_OVERHEAD_PCT:g}",
+            "region_cap": "", "factors": ", ".join(f"{f:g}" for f in DEADLINE_FACTORS)}
 
 
 def _num(text: str) -> float | None:
@@ -108,6 +113,9 @@ def parse_controls(params: dict[str, str]) -> Controls:
     demand = _num(raw["demand_pct"])
     if demand is None or not 10 <= demand <= 500:
         c.errors["demand_pct"] = "Enter a demand scale between 10 and 500 %."
+    utilization = _num(raw["utilization_pct"]) if raw["utilization_pct"].strip() else 100.0
+    if utilization is None or not 10 <= utilization <= 100:
+        c.errors["utilization_pct"] = "Enter a utilization between 10 and 100 %."
     prices: dict[str, float] = {}
     for kind in KIND_LABELS:
         v = _num(raw[f"price_{kind}"]) if raw[f"price_{kind}"].strip() else 0.0
@@ -135,8 +143,8 @@ def parse_controls(params: dict[str, str]) -> Controls:
         c.errors["factors"] = f"At most {est_svc.MAX_CURVE_POINTS} points: each one is a full re-plan."
     if not c.errors:
         c.adjustments = est_svc.Adjustments(
-            demand_scale=demand / 100, price_factors=prices, spot_interruption_overhead=overhead / 100,
-            max_gpus_per_region=cap)
+            demand_scale=demand / 100, utilization=utilization / 100, price_factors=prices,
+            spot_interruption_overhead=overhead / 100, max_gpus_per_region=cap)
         c.factors = sorted({float(f) for f in factors if f is not None})
     return c
 
