@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# archplan image: `web` (default) serves the app after migrating; `migrate` only migrates.
+# archplan image: `web` (default) serves the app after migrating; `worker` runs the solve
+# worker; `migrate` only migrates (docker/entrypoint.sh).
 
 FROM node:20-bookworm-slim AS assets
 WORKDIR /src
@@ -46,7 +47,8 @@ COPY docker/archplan /usr/local/bin/archplan
 USER 10001:10001
 EXPOSE 8000
 VOLUME ["/data"]
+# The web server must answer /healthz; other commands (the worker) are healthy while running.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["python", "-c", "import sys, urllib.request; serving = b'serve' in open('/proc/1/cmdline', 'rb').read().split(b'\\0'); sys.exit(0 if not serving or urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 ENTRYPOINT ["/usr/local/bin/archplan-entrypoint"]
 CMD ["web"]
