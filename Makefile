@@ -18,7 +18,7 @@ VENDOR_FILES := static/vendor/htmx/htmx.min.js static/vendor/pico/pico.min.css \
 	static/vendor/chartjs/chart.umd.js static/vendor/mermaid/mermaid.min.js \
 	static/vendor/swagger-ui/swagger-ui-bundle.js static/vendor/swagger-ui/swagger-ui.css
 
-.PHONY: help setup run test system-deps assets validators migrate load-prices lint bench clean
+.PHONY: help setup run test system-deps assets validators migrate load-prices lint bench bench-load clean
 
 help:
 	@echo "make run     set up (venv, assets, migrations, bundled prices) and serve on http://$(HOST):$(PORT)"
@@ -95,6 +95,10 @@ lint: $(VENV)/.dev-installed
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/solver.py --write docs/benchmarks.md
+
+# Load while solves run: the app on a throw-away PostgreSQL server; figures go to docs/benchmarks.md.
+bench-load: system-deps $(VENV)/.dev-installed
+	$(PY) bench/load.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .venv-checkov .venv-airflow .tools node_modules static/vendor var

@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables)
 from app.db import make_engine
+from app.jobs.queue import include_object
 from app.settings import get_settings
 
 config = context.config
@@ -28,6 +29,7 @@ def run_migrations_offline() -> None:
         url=url,
         target_metadata=target_metadata,
         literal_binds=True,
+        include_object=include_object,
         render_as_batch=url.startswith("sqlite"),
         dialect_opts={"paramstyle": "named"},
     )
@@ -52,6 +54,7 @@ def _run(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,  # procrastinate's queue tables are not models
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -145,7 +145,7 @@ class WebUser:
 
 def _next_url(request: Request) -> str:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return quote(target, safe="/?=&")
+    return quote(target, safe="/")  # "?", "=" and "&" encoded: the whole path and query are one value
 
 
 def current_web_user(request: Request, session: DbSession) -> WebUser:

@@ -56,6 +56,35 @@ def serve(
     )
 
 
+@cli.command()
+def worker(
+    concurrency: int = typer.Option(
+        None, min=1, max=32, help="Jobs run at once (default: ARCHPLAN_JOB_WORKERS, at least 1).",
+    ),
+    name: str = typer.Option("worker", help="Name in the logs and in the claims of the jobs it runs."),
+) -> None:
+    """Run solve jobs from PostgreSQL until stopped (ARCHPLAN_JOB_BACKEND=procrastinate).
+
+    SIGTERM or Ctrl-C stops it; the jobs it was running go back to the queue.
+    """
+    from app.jobs.worker import WorkerError, run_worker
+    from app.logging_setup import configure_logging
+    from app.settings import get_settings
+
+    settings = _settings_or_exit(get_settings)
+    if settings.job_backend != "procrastinate":
+        err_console.print("[red]Configuration error:[/red] archplan worker runs jobs for "
+                          "ARCHPLAN_JOB_BACKEND=procrastinate; set it (with a PostgreSQL ARCHPLAN_DATABASE_URL) "
+                          "for the app and its workers.")
+        raise typer.Exit(2)
+    configure_logging(settings.log_level)
+    try:
+        run_worker(settings, concurrency=concurrency or max(1, settings.job_workers), name=name)
+    except WorkerError as exc:
+        err_console.print(f"[red]Worker error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head)."""
@@ -66,7 +95,10 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     try:
         upgrade(settings.database_url, revision)
     except Exception as exc:
-        err_console.print(f"[red]Migration failed:[/red] {exc}")
+        from app.db import database_fault
+
+        fault = database_fault(exc)  # unreachable, read-only or full: one line that says so
+        err_console.print(f"[red]Migration failed:[/red] {fault.one_line() if fault else exc}", highlight=False)
         raise typer.Exit(1) from exc
     console.print(f"Database at revision [bold]{revision}[/bold] ({_redact(settings.database_url)}).")
 

@@ -7,23 +7,27 @@ import logging
 import time
 import uuid
 from contextlib import asynccontextmanager
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
 from app.api.health import router as health_router
+from app.api.v1 import install as install_api_v1
 from app.api.v1 import router as api_v1_router
 from app.auth import CSRF_COOKIE, SESSION_COOKIE, GuardMiddleware, SignInRequired, new_csrf_cookie
-from app.db import get_engine
+from app.db import database_fault, get_engine
 from app.jobs.runner import JobRunner
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.services import accounts as acc
 from app.settings import PROJECT_ROOT, Settings, get_settings
+from app.web.auth_pages import router as auth_pages_router
 from app.web.catalog import router as catalog_pages_router
 from app.web.compare import router as compare_pages_router
 from app.web.designs import router as designs_pages_router
@@ -31,6 +35,7 @@ from app.web.pages import router as pages_router
 from app.web.templating import templates
 from app.web.tradeoffs import router as tradeoffs_pages_router
 from app.web.wizard import router as wizard_pages_router
+from app.web.workspaces import router as workspaces_pages_router
 
 log = logging.getLogger("archplan.http")
 
@@ -124,10 +129,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def forbidden(request: Request, exc: acc.Forbidden):
         return _error_response(request, 403, str(exc) or "Forbidden.")
 
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, exc: SQLAlchemyError):
+        # Unreachable, read-only, full or busy database: 503 with a clear message (no traceback).
+        fault = database_fault(exc)
+        if fault is None:
+            log.error("database error %s %s", request.method, request.url.path, exc_info=exc)
+            return _error_response(request, 500, "An internal error occurred; it has been logged.")
+        log.warning("database %s: %s %s: %s", fault.kind, request.method, request.url.path, fault.detail)
+        return _error_response(request, 503, fault.message, headers={"Retry-After": str(fault.retry_after)})
+
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired):
         target = f"/login?next={exc.next_url}"
         if request.headers.get("HX-Request") == "true":
+            # Back to the page the fragment was for, not to the fragment's own URL.
+            page = urlsplit(request.headers.get("HX-Current-URL", ""))
+            if page.netloc == request.url.netloc and page.path.startswith("/"):
+                target = "/login?next=" + quote(page.path + (f"?{page.query}" if page.query else ""), safe="/")
             return Response(status_code=204, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
 
@@ -150,12 +169,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health_router)
     app.include_router(pages_router)
+    app.include_router(auth_pages_router)
+    app.include_router(workspaces_pages_router)
     app.include_router(catalog_pages_router)
     app.include_router(designs_pages_router)
     app.include_router(wizard_pages_router)
     app.include_router(compare_pages_router)
     app.include_router(tradeoffs_pages_router)
     app.include_router(api_v1_router)
+    install_api_v1(app)
     return app
 
 

@@ -58,9 +58,14 @@ def _db_errors(func):
     def wrapper(*args, **kwargs):
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
+        from app.db import database_fault
+
         try:
             return func(*args, **kwargs)
         except (OperationalError, ProgrammingError) as exc:
+            fault = database_fault(exc)  # unreachable, read-only, full or busy
+            if fault is not None:
+                raise _fail(f"{fault.one_line()}; nothing was changed") from exc
             text = str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]
             if "no such table" in text or "does not exist" in text or "no such column" in text:
                 raise _fail(f"the database is not migrated ({text}); run `archplan db upgrade`") from exc

@@ -56,6 +56,16 @@ class Settings(BaseSettings):
         30.0, gt=0, description="A running job whose heartbeat is older than this is queued again.",
     )
     job_max_attempts: int = Field(3, ge=1, le=20, description="Runs of a job before a lapsed one is failed.")
+    job_backend: Literal["embedded", "procrastinate"] = Field(
+        "embedded",
+        description=("Who runs jobs: the runner embedded in the app (`embedded`), or `archplan worker` "
+                     "processes woken through a procrastinate queue in PostgreSQL (`procrastinate`)."),
+    )
+    job_isolation: Literal["process", "thread"] = Field(
+        "process",
+        description=("Where a job's solve runs: a child process per solve, which a cancel or the time limit "
+                     "stops at once (`process`), or the runner's own thread (`thread`)."),
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -75,6 +85,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "ARCHPLAN_JOB_STALE_AFTER_S must be at least twice ARCHPLAN_JOB_HEARTBEAT_S, or running "
                 "jobs would be taken for abandoned between two heartbeats."
+            )
+        if self.job_backend == "procrastinate" and not self.database_url.startswith("postgresql+psycopg://"):
+            raise ValueError(
+                "ARCHPLAN_JOB_BACKEND=procrastinate needs PostgreSQL: set ARCHPLAN_DATABASE_URL to a "
+                "postgresql+psycopg://… URL, or use ARCHPLAN_JOB_BACKEND=embedded (the app runs the jobs itself)."
             )
         return self
 

@@ -65,6 +65,8 @@ def migrated_sqlite_url(sqlite_url: str) -> str:
 
 
 def make_settings(url: str, **overrides) -> Settings:
+    # A cheap scrypt cost keeps signing in fast (production keeps the default 2^15).
+    overrides.setdefault("password_scrypt_n", 2**10)
     return Settings(environment="test", database_url=url, log_level="WARNING", **overrides)
 
 
@@ -75,6 +77,17 @@ def settings(migrated_sqlite_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """The app, signed in (through /login) as an admin of the default workspace; every
+    request sends the session's CSRF token as ``X-CSRF-Token`` (as htmx does)."""
+    from tests.signin import signed_in_client
+
+    with signed_in_client(settings) as c:
+        yield c
+
+
+@pytest.fixture
+def anon_client(settings: Settings) -> Iterator[TestClient]:
+    """The app for a visitor who has not signed in."""
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -1,15 +1,18 @@
 """Jobs in the database: enqueue, claim, report progress, finish, cancel, recover.
 
 Every function takes a :class:`~sqlmodel.Session` first. No FastAPI and no threads here: the
-embedded runner (:mod:`app.jobs.runner`), the web pages and a later stand-alone worker share
-these functions, and they behave the same on SQLite and PostgreSQL.
+embedded runner (:mod:`app.jobs.runner`), the web pages and ``archplan worker``
+(:mod:`app.jobs.worker`) share these functions, and they behave the same on SQLite and
+PostgreSQL.
 
 Life cycle
 ==========
 ``queued`` → ``running`` → ``succeeded`` | ``failed`` | ``cancelled``
 
 * :func:`enqueue` adds a ``queued`` job **in the caller's transaction** (it only flushes):
-  no runner sees the job before the caller commits.
+  no runner sees the job before the caller commits. With the procrastinate backend the job
+  is also announced to the workers once that transaction commits, never before and never
+  after a rollback (:mod:`app.jobs.queue`).
 * :func:`claim_next` moves the oldest ``queued`` job to ``running`` for one claimant and
   records the claim's token in ``worker``. Every later write of that run (:func:`touch`,
   :func:`succeed`, :func:`fail`, :func:`mark_cancelled`, :func:`release`) is conditional on
@@ -49,6 +52,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from app.jobs import queue
 from app.models import Job, utcnow
 
 __all__ = [
@@ -105,10 +109,14 @@ def new_worker_token(name: str = "worker") -> str:
 
 def enqueue(session: Session, kind: str, *, design_id: int | None = None, payload: dict[str, Any] | None = None,
             message: str = "Waiting for a worker") -> Job:
-    """Add a queued job to the caller's transaction (flushed for its id, not committed)."""
+    """Add a queued job to the caller's transaction (flushed for its id, not committed).
+
+    With a procrastinate transport installed, its wake-up is deferred after the commit.
+    """
     job = Job(kind=kind, status=QUEUED, design_id=design_id, payload=dict(payload or {}), message=_msg(message))
     session.add(job)
     session.flush()
+    queue.defer_after_commit(session, job.id)
     return job
 
 

@@ -428,3 +428,53 @@ def enqueue_plan(session: Session, design: Design, *, solver: str = "highs",
     session.commit()
     session.refresh(job)
     return job, True
+
+
+# --------------------------------------------------------------------------- pages for the REST API
+
+
+def list_designs_page(session: Session, workspace_id: int, *, limit: int = 20,
+                      before_id: int | None = None) -> list[DesignSummary]:
+    """The workspace's designs, newest first (by id, so pages stay stable while designs are
+    edited), each with its latest plan; ``before_id`` continues after a page's last id."""
+    q = (select(Design.id, Design.name, Design.created_at, Design.updated_at)
+         .where(Design.workspace_id == workspace_id))
+    if before_id is not None:
+        q = q.where(col(Design.id) < before_id)
+    designs = session.exec(q.order_by(col(Design.id).desc()).limit(limit)).all()
+    if not designs:
+        return []
+    ids = [d.id for d in designs]
+    latest = select(func.max(PlanRow.id)).where(col(PlanRow.design_id).in_(ids)).group_by(PlanRow.design_id)
+    plans = {r.design_id: _plan_summary(r)
+             for r in session.exec(select(*_PLAN_COLUMNS).where(col(PlanRow.id).in_(latest))).all()}
+    return [DesignSummary(id=d.id, name=d.name, created_at=d.created_at, updated_at=d.updated_at,
+                          last_plan=plans.get(d.id)) for d in designs]
+
+
+def latest_plan(session: Session, design_id: int) -> PlanSummary | None:
+    found = list_plans(session, design_id, limit=1)
+    return found[0] if found else None
+
+
+def list_plans_page(session: Session, design_id: int, *, limit: int = 20,
+                    before_id: int | None = None) -> list[PlanSummary]:
+    """The design's plans, newest first; ``before_id`` continues after a page's last id."""
+    q = select(*_PLAN_COLUMNS).where(PlanRow.design_id == design_id)
+    if before_id is not None:
+        q = q.where(col(PlanRow.id) < before_id)
+    return [_plan_summary(r) for r in session.exec(q.order_by(col(PlanRow.id).desc()).limit(limit)).all()]
+
+
+def update_design(session: Session, design: Design, *, spec: WorkloadSpec | None = None,
+                  name: str | None = None) -> Design:
+    """Replace the spec and/or the name in one commit (:class:`InvalidNameError` for a bad name)."""
+    if name is not None:
+        design.name = clean_name(name)
+    if spec is not None:
+        design.spec = _spec_json(spec)
+    design.updated_at = utcnow()
+    session.add(design)
+    session.commit()
+    session.refresh(design)
+    return design

@@ -3,36 +3,30 @@
 One template renders the whole page, or only its ``results`` block when htmx asks for it
 (``HX-Request`` with ``HX-Target: catalog-results``; history restores and other targets get
 the whole page). Filters live in the URL, so every
-state can be bookmarked and the page works without JavaScript.
+state can be bookmarked and the page works without JavaScript. Signed-in users only.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session
 
 from app.catalog.gpus import CANONICAL_ACCELERATORS
 from app.services import catalog as svc
+from app.web.deps import DbSession, FormGuard, PageUser
 from app.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 
 PAGE_SIZE = 50
 TEMPLATE = "catalog/index.html"
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = DbSession
 
 
 def usd(value: float | None, digits: int | None = None) -> str:
@@ -70,6 +64,7 @@ def _render(request: Request, context: dict, status: int = 200) -> HTMLResponse:
 def catalog_page(
     request: Request,
     session: SessionDep,
+    web: PageUser,
     gpu: Annotated[list[str], Query()] = [],  # noqa: B006
     provider: Annotated[list[str], Query()] = [],  # noqa: B006
     jurisdiction: Annotated[list[str], Query()] = [],  # noqa: B006

@@ -5,6 +5,9 @@ a hint to plan them); ``GET /compare?ids=1&ids=2…`` shows one table of the hea
 the best value of each row marked, every other column's difference against the first in
 per cent — and two overlaid charts (monthly cost, cumulative cost), so variants of one
 workload ("cloud only", "hybrid", "private") can be weighed at a glance.
+
+The choice lists the current workspace's designs; a design in the URL is looked up in its
+own workspace (:mod:`app.services.access`), so one the user may not see is a 404.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlmodel import Session
@@ -22,14 +25,17 @@ from sqlmodel import Session
 from app.models import Design
 from app.models import Plan as PlanRow
 from app.planner.plan import Plan
+from app.services import access
+from app.services import accounts as acc
 from app.services import designs as svc
-from app.web.designs import BASELINE_LABELS, HELPERS, KIND_LABELS, get_session
+from app.web.deps import DbSession, FormGuard, PageUser
+from app.web.designs import BASELINE_LABELS, HELPERS, KIND_LABELS
 from app.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 log = logging.getLogger("archplan.web.compare")
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = DbSession
 MIN_DESIGNS, MAX_DESIGNS = 2, 4
 KINDS = ("reserved", "private", "on_demand", "spot")
 
@@ -241,12 +247,15 @@ def _latest_plan(session: Session, design: Design) -> PlanRow | None:
 
 
 @router.get("/compare", response_class=HTMLResponse)
-def compare(request: Request, session: SessionDep, ids: Annotated[list[str], Query()] = []):  # noqa: B006
-    ws = svc.get_or_create_workspace(session)
+def compare(request: Request, session: SessionDep, web: PageUser,
+            ids: Annotated[list[str], Query()] = []):  # noqa: B006
+    ws = web.workspace
+    acc.require_role(session, web.principal, ws.id)
     designs = svc.list_designs(session, ws.id)
     planned = [d for d in designs if d.last_plan is not None]
     unplanned = [d for d in designs if d.last_plan is None]
     ctx: dict[str, Any] = {"planned": planned, "unplanned": unplanned, "selected": [], "errors": [],
+                           "can_edit": web.can("editor"),
                            "columns": [], "rows": [], "chart": None, "min": MIN_DESIGNS, "max": MAX_DESIGNS}
     if not ids:
         return _render(request, ctx)
@@ -269,7 +278,10 @@ def compare(request: Request, session: SessionDep, ids: Annotated[list[str], Que
 
     cols: list[Column] = []
     for did in wanted:
-        design = svc.get_design(session, ws.id, did)
+        try:
+            design = access.design_for(session, web.principal, did)
+        except acc.NotFound:
+            design = None
         if design is None:
             return templates.TemplateResponse(request, "designs/not_found.html",
                                               {"active": "compare", "what": "design"}, status_code=404)

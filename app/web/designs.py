@@ -1,4 +1,4 @@
-"""``/designs``: designs in the default workspace, their requirements and their plans.
+"""``/designs``: the designs of the current workspace, their requirements and their plans.
 
 Server-rendered with Jinja2; htmx enhances the forms (saving the YAML swaps the spec
 section in place; "Plan" queues a solve job and swaps in a progress panel that polls the
@@ -6,6 +6,15 @@ job's status every second, then navigates to the new plan).
 Every form is a real POST that also works without JavaScript (redirect after POST; a page
 with the errors and status 422 otherwise). htmx requests get their error fragments with
 status 200, which htmx swaps without configuration and browsers do not log as failures.
+
+Access: every page needs a signed-in user (:data:`~app.web.deps.PageUser`). The list and
+the create forms work in the current workspace; a design, its plans, jobs and exports are
+looked up through :mod:`app.services.access` in the design's own workspace — without a
+membership there the answer is the same 404 as for an id that does not exist. Changes
+(create, edit, rename, duplicate, delete, plan, cancel) need the role ``editor``: viewers
+get 403 and pages show them no buttons for changes. Every unsafe request carries the CSRF
+token (``csrf_token`` form field, or the ``X-CSRF-Token`` header htmx sends), checked by the
+router's :func:`~app.web.deps.form_guard`. Changes and exports are in the audit log.
 
 Routes
 ======
@@ -34,27 +43,32 @@ import hashlib
 import io
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from app.auth import WebUser, get_db
 from app.bundles.context import bundle_context
 from app.bundles.package import bundle_names, render_all, render_bundle, to_zip
 from app.jobs import service as jobs_svc
 from app.models import Design, Job, Workspace
 from app.planner.plan import Plan
 from app.requirements.spec import DEFAULT_MFU, SpecError, WorkloadSpec
+from app.services import access
+from app.services import accounts as acc
 from app.services import designs as svc
 from app.web.architecture import architecture_mermaid
+from app.web.deps import DbSession, FormGuard, PageUser, audit, same_origin
 from app.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+__all__ = ["HELPERS", "PostGuard", "SessionDep", "get_session", "router", "same_origin"]
+
+router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 log = logging.getLogger("archplan.web.designs")
 
 KIND_LABELS = {"on_demand": "On-demand", "spot": "Spot", "reserved": "Reserved (committed)",
@@ -74,32 +88,9 @@ SCHEDULE_CSV_COLUMNS = (
 # --------------------------------------------------------------------------- plumbing
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    with Session(request.app.state.engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def same_origin(request: Request) -> None:
-    """Refuse cross-site form posts (there are no accounts or CSRF tokens yet).
-
-    Browsers say where a request comes from in ``Sec-Fetch-Site`` (independent of proxies
-    rewriting ``Host``); older ones only send ``Origin``, compared with the host asked for.
-    """
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        if site == "cross-site":
-            raise HTTPException(403, "Cross-site form submissions are refused.")
-        return
-    origin = request.headers.get("origin")
-    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
-    if origin and origin != "null" and urlsplit(origin).netloc not in hosts:
-        raise HTTPException(403, "Cross-site form submissions are refused.")
-
-
-PostGuard = Depends(same_origin)
+get_session = get_db  # the request's database session, shared with the page dependencies
+SessionDep = DbSession
+PostGuard = FormGuard  # on unsafe methods: the same-origin check and the CSRF token
 
 
 def _is_htmx(request: Request) -> bool:
@@ -170,10 +161,6 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
     return HTMLResponse(html, status_code=status, headers=headers)
 
 
-def _workspace(session: Session) -> Workspace:
-    return svc.get_or_create_workspace(session)
-
-
 def _int_id(value: str) -> int | None:
     return int(value) if value.isdigit() and len(value) < 12 else None
 
@@ -182,10 +169,26 @@ def _not_found(request: Request, what: str) -> HTMLResponse:
     return _render(request, "designs/not_found.html", {"what": what}, status=404)
 
 
-def _design(session: Session, design_id: str) -> tuple[Workspace, Design | None]:
-    ws = _workspace(session)
+def _design(session: Session, web: WebUser, design_id: str, need: str = "viewer") -> Design | None:
+    """The design if the user may see it (None: no such design, or not theirs to know of);
+    :class:`~app.services.accounts.Forbidden` when their role is below ``need``."""
     did = _int_id(design_id)
-    return ws, svc.get_design(session, ws.id, did) if did is not None else None
+    if did is None:
+        return None
+    try:
+        return access.design_for(session, web.principal, did, need)
+    except acc.NotFound:
+        return None
+
+
+def _can_edit(web: WebUser, workspace_id: int) -> bool:
+    return acc.role_at_least(web.role_in(workspace_id), "editor")
+
+
+def _current_workspace(session: Session, web: WebUser, need: str = "viewer") -> Workspace:
+    """The current workspace, checked against the membership (Forbidden below ``need``)."""
+    acc.require_role(session, web.principal, web.workspace.id, need)
+    return web.workspace
 
 
 def _issue_views(exc: SpecError) -> list[dict[str, str]]:
@@ -199,9 +202,10 @@ def _see_other(url: str) -> RedirectResponse:
 # --------------------------------------------------------------------------- list and create
 
 
-def _list_context(session: Session, ws: Workspace, **extra: Any) -> dict[str, Any]:
+def _list_context(session: Session, ws: Workspace, web: WebUser, **extra: Any) -> dict[str, Any]:
     return {
         "workspace": ws, "designs": svc.list_designs(session, ws.id), "examples": svc.example_choices(),
+        "can_edit": _can_edit(web, ws.id),
         "example_form": {"example": "research-burst-deadline", "name": "", "errors": []},
         "yaml_form": {"name": "", "text": "", "errors": [], "issues": []},
         "max_yaml_kb": svc.MAX_YAML_BYTES // 1000, "max_name": svc.MAX_NAME_CHARS, **extra,
@@ -209,17 +213,23 @@ def _list_context(session: Session, ws: Workspace, **extra: Any) -> dict[str, An
 
 
 @router.get("/designs", response_class=HTMLResponse)
-def designs_page(request: Request, session: SessionDep, deleted: str = ""):
-    ws = _workspace(session)
-    return _render(request, "designs/index.html", _list_context(session, ws, deleted=deleted == "1"))
+def designs_page(request: Request, session: SessionDep, web: PageUser, deleted: str = ""):
+    ws = _current_workspace(session, web)
+    return _render(request, "designs/index.html", _list_context(session, ws, web, deleted=deleted == "1"))
 
 
-@router.post("/designs/from-example", dependencies=[PostGuard])
+def _created(session: Session, request: Request, web: WebUser, design: Design, via: str) -> RedirectResponse:
+    audit(session, request, web, "design.create", workspace_id=design.workspace_id, target=f"design:{design.id}",
+          detail={"name": design.name, "via": via})
+    return _see_other(f"/designs/{design.id}")
+
+
+@router.post("/designs/from-example")
 def create_from_example(
-    request: Request, session: SessionDep,
+    request: Request, session: SessionDep, web: PageUser,
     example: Annotated[str, Form()] = "", name: Annotated[str, Form()] = "",
 ):
-    ws = _workspace(session)
+    ws = _current_workspace(session, web, "editor")
     errors = []
     known = {e.name for e in svc.example_choices()}
     if example not in known:
@@ -230,11 +240,11 @@ def create_from_example(
         except svc.InvalidNameError as exc:
             errors.append(str(exc))
     if errors:
-        ctx = _list_context(session, ws)
+        ctx = _list_context(session, ws, web)
         ctx["example_form"] = {"example": example, "name": name, "errors": errors}
         return _render(request, "designs/index.html", ctx, status=422)
     design = svc.create_design_from_example(session, ws.id, example, name.strip() or None)
-    return _see_other(f"/designs/{design.id}")
+    return _created(session, request, web, design, "example")
 
 
 def _read_upload(upload: UploadFile | None) -> tuple[str | None, str | None]:
@@ -250,15 +260,16 @@ def _read_upload(upload: UploadFile | None) -> tuple[str | None, str | None]:
         return None, f"The file “{upload.filename}” is not UTF-8 text; upload a YAML or JSON file."
 
 
-@router.post("/designs/from-yaml", dependencies=[PostGuard])
+@router.post("/designs/from-yaml")
 def create_from_yaml(
     request: Request,
     session: SessionDep,
+    web: PageUser,
     name: Annotated[str, Form()] = "",
     spec_yaml: Annotated[str, Form()] = "",
     spec_file: Annotated[UploadFile | None, File()] = None,
 ):
-    ws = _workspace(session)
+    ws = _current_workspace(session, web, "editor")
     errors: list[str] = []
     file_text, file_error = _read_upload(spec_file)
     if file_error:
@@ -277,18 +288,18 @@ def create_from_yaml(
         except SpecError as exc:
             issues = _issue_views(exc)
     if errors or spec is None:
-        ctx = _list_context(session, ws)
+        ctx = _list_context(session, ws, web)
         # The text stays in the textarea (also when it came from a file) so it can be fixed.
         ctx["yaml_form"] = {"name": name, "text": text, "errors": errors, "issues": issues}
         return _render(request, "designs/index.html", ctx, status=422)
     design = svc.create_design(session, ws.id, spec, name.strip() or None)
-    return _see_other(f"/designs/{design.id}")
+    return _created(session, request, web, design, "yaml")
 
 
 # --------------------------------------------------------------------------- one design
 
 
-def _design_context(session: Session, design: Design, **extra: Any) -> dict[str, Any]:
+def _design_context(session: Session, design: Design, web: WebUser, **extra: Any) -> dict[str, Any]:
     try:
         spec, spec_issues = svc.design_spec(design), []
     except SpecError as exc:
@@ -298,88 +309,108 @@ def _design_context(session: Session, design: Design, **extra: Any) -> dict[str,
         "yaml_text": svc.spec_yaml(design), "issues": [], "saved": False, "rename_value": design.name,
         "rename_error": None, "plan_error": None, "default_mfu": DEFAULT_MFU,
         "max_yaml_kb": svc.MAX_YAML_BYTES // 1000, "max_name": svc.MAX_NAME_CHARS,
+        "can_edit": _can_edit(web, design.workspace_id), "other_workspace": _other_workspace(web, design),
     }
-    ctx.update(_active_job_context(session, design))
+    ctx.update(_active_job_context(session, design, web))
     ctx.update(extra)
     return ctx
 
 
-def _active_job_context(session: Session, design: Design) -> dict[str, Any]:
+def _other_workspace(web: WebUser, design: Design) -> Workspace | None:
+    """The design's workspace when it is not the current one (the page says so)."""
+    if web.workspace is not None and design.workspace_id == web.workspace.id:
+        return None
+    return next((ws for ws, _r in web.workspaces if ws.id == design.workspace_id), None)
+
+
+def _active_job_context(session: Session, design: Design, web: WebUser) -> dict[str, Any]:
     """The running (or queued) solve of the design, for its progress panel after a reload."""
     job = jobs_svc.active_job(session, design.id, svc.PLAN_JOB)
-    return {"job_view": _job_view(session, design, job) if job is not None else None}
+    view = _job_view(session, design, job, _can_edit(web, design.workspace_id)) if job is not None else None
+    return {"job_view": view}
 
 
 @router.get("/designs/{design_id}", response_class=HTMLResponse)
-def design_page(request: Request, session: SessionDep, design_id: str, saved: str = ""):
-    _ws, design = _design(session, design_id)
+def design_page(request: Request, session: SessionDep, web: PageUser, design_id: str, saved: str = ""):
+    design = _design(session, web, design_id)
     if design is None:
         return _not_found(request, "design")
-    return _render(request, "designs/design.html", _design_context(session, design, saved=saved == "1"))
+    return _render(request, "designs/design.html", _design_context(session, design, web, saved=saved == "1"))
 
 
-@router.post("/designs/{design_id}/spec", dependencies=[PostGuard])
-def save_spec(request: Request, session: SessionDep, design_id: str,
+@router.post("/designs/{design_id}/spec")
+def save_spec(request: Request, session: SessionDep, web: PageUser, design_id: str,
               spec_yaml: Annotated[str, Form()] = ""):
-    _ws, design = _design(session, design_id)
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
     htmx = _is_htmx(request)
     try:
         spec = svc.parse_spec_text(spec_yaml)
     except SpecError as exc:
-        ctx = _design_context(session, design, yaml_text=spec_yaml, issues=_issue_views(exc))
+        ctx = _design_context(session, design, web, yaml_text=spec_yaml, issues=_issue_views(exc))
         if htmx:  # 200: htmx swaps it, and browsers log no failed request in the console
             return _render(request, "designs/design.html", ctx, block="spec_section")
         return _render(request, "designs/design.html", ctx, status=422)
     svc.update_spec(session, design, spec)
+    audit(session, request, web, "design.update", workspace_id=design.workspace_id, target=f"design:{design.id}",
+          detail={"via": "yaml"})
     if not htmx:
         return _see_other(f"/designs/{design.id}?saved=1")
-    ctx = _design_context(session, design, saved=True)
+    ctx = _design_context(session, design, web, saved=True)
     return _render(request, "designs/design.html", ctx, block="spec_section")
 
 
-@router.post("/designs/{design_id}/rename", dependencies=[PostGuard])
-def rename(request: Request, session: SessionDep, design_id: str, name: Annotated[str, Form()] = ""):
-    _ws, design = _design(session, design_id)
+@router.post("/designs/{design_id}/rename")
+def rename(request: Request, session: SessionDep, web: PageUser, design_id: str,
+           name: Annotated[str, Form()] = ""):
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
+    before = design.name
     try:
         svc.rename_design(session, design, name)
     except svc.InvalidNameError as exc:
-        ctx = _design_context(session, design, rename_value=name, rename_error=str(exc))
+        ctx = _design_context(session, design, web, rename_value=name, rename_error=str(exc))
         return _render(request, "designs/design.html", ctx, status=422)
+    audit(session, request, web, "design.rename", workspace_id=design.workspace_id, target=f"design:{design.id}",
+          detail={"from": before, "to": design.name})
     return _see_other(f"/designs/{design.id}")
 
 
-@router.post("/designs/{design_id}/duplicate", dependencies=[PostGuard])
-def duplicate(request: Request, session: SessionDep, design_id: str, name: Annotated[str, Form()] = ""):
-    _ws, design = _design(session, design_id)
+@router.post("/designs/{design_id}/duplicate")
+def duplicate(request: Request, session: SessionDep, web: PageUser, design_id: str,
+              name: Annotated[str, Form()] = ""):
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
     try:
         copy = svc.duplicate_design(session, design, name or None)
     except svc.InvalidNameError as exc:
-        ctx = _design_context(session, design, rename_error=None, duplicate_error=str(exc))
+        ctx = _design_context(session, design, web, rename_error=None, duplicate_error=str(exc))
         return _render(request, "designs/design.html", ctx, status=422)
+    audit(session, request, web, "design.duplicate", workspace_id=copy.workspace_id, target=f"design:{copy.id}",
+          detail={"source": design.id, "name": copy.name})
     return _see_other(f"/designs/{copy.id}")
 
 
 @router.get("/designs/{design_id}/delete", response_class=HTMLResponse)
-def confirm_delete(request: Request, session: SessionDep, design_id: str):
-    _ws, design = _design(session, design_id)
+def confirm_delete(request: Request, session: SessionDep, web: PageUser, design_id: str):
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
     return _render(request, "designs/delete.html",
                    {"design": design, "plan_count": svc.count_plans(session, design.id)})
 
 
-@router.post("/designs/{design_id}/delete", dependencies=[PostGuard])
-def delete(request: Request, session: SessionDep, design_id: str):
-    _ws, design = _design(session, design_id)
+@router.post("/designs/{design_id}/delete")
+def delete(request: Request, session: SessionDep, web: PageUser, design_id: str):
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
+    ws_id, did, name = design.workspace_id, design.id, design.name
     svc.delete_design(session, design)
+    audit(session, request, web, "design.delete", workspace_id=ws_id, target=f"design:{did}", detail={"name": name})
     return _see_other("/designs?deleted=1")
 
 
@@ -389,7 +420,7 @@ def delete(request: Request, session: SessionDep, design_id: str):
 JOB_POLL = "every 1s"
 
 
-def _job_view(session: Session, design: Design, job: Job) -> dict[str, Any]:
+def _job_view(session: Session, design: Design, job: Job, can_edit: bool = True) -> dict[str, Any]:
     """What the job panel shows; ``seen`` changes whenever the panel would look different."""
     active = job.status in jobs_svc.ACTIVE
     position = jobs_svc.queue_position(session, job) if job.status == jobs_svc.QUEUED else 0
@@ -402,7 +433,7 @@ def _job_view(session: Session, design: Design, job: Job) -> dict[str, Any]:
     return {
         "job": job, "job_active": active, "percent": percent, "message": message, "position": position,
         "seen": hashlib.sha256(state.encode()).hexdigest()[:12], "page_url": base, "status_url": base + "/status",
-        "cancel_url": base + "/cancel",
+        "cancel_url": base + "/cancel", "can_cancel": can_edit,
         "plan_url": f"/designs/{design.id}/plans/{job.result_plan_id}" if job.result_plan_id else None,
         "poll": JOB_POLL,
     }
@@ -414,58 +445,67 @@ def _wake_runner(request: Request) -> None:
         runner.wake()
 
 
-@router.post("/designs/{design_id}/plan", dependencies=[PostGuard])
-def plan(request: Request, session: SessionDep, design_id: str):
+@router.post("/designs/{design_id}/plan")
+def plan(request: Request, session: SessionDep, web: PageUser, design_id: str):
     """Queue a solve and answer at once: htmx gets the progress panel, a form POST the job page."""
-    _ws, design = _design(session, design_id)
+    design = _design(session, web, design_id, "editor")
     if design is None:
         return _not_found(request, "design")
     htmx = _is_htmx(request)
     settings = request.app.state.settings
     try:
-        job, _created = svc.enqueue_plan(session, design, solver=settings.solver,
-                                         time_limit_s=settings.solver_time_limit_s)
+        job, created = svc.enqueue_plan(session, design, solver=settings.solver,
+                                        time_limit_s=settings.solver_time_limit_s)
     except SpecError as exc:
         message = ("The stored requirements are not valid; fix them and save before planning: "
                    + "; ".join(str(i) for i in exc.issues[:5]))
         if htmx:  # 200: htmx swaps it
             return _render(request, "designs/_plan_feedback.html", {"plan_error": message})
-        return _render(request, "designs/design.html", _design_context(session, design, plan_error=message),
+        return _render(request, "designs/design.html", _design_context(session, design, web, plan_error=message),
                        status=422)
+    if created:
+        audit(session, request, web, "plan.solve", workspace_id=design.workspace_id, target=f"design:{design.id}",
+              detail={"job": job.id})
     _wake_runner(request)
     if htmx:
         return _render(request, "designs/_job_panel.html", {"design": design, "jv": _job_view(session, design, job)})
     return _see_other(f"/designs/{design.id}/jobs/{job.id}")
 
 
-def _job(session: Session, design_id: str, job_id: str) -> tuple[Design | None, Job | None]:
-    _ws, design = _design(session, design_id)
+def _job(session: Session, web: WebUser, design_id: str, job_id: str,
+         need: str = "viewer") -> tuple[Design | None, Job | None]:
+    design = _design(session, web, design_id, need)
     jid = _int_id(job_id)
     if design is None or jid is None:
         return design, None
-    return design, jobs_svc.get_job(session, jid, design_id=design.id)
+    try:
+        job, _design_row = access.job_for(session, web.principal, jid, need, design_id=design.id)
+    except acc.NotFound:
+        return design, None
+    return design, job
 
 
 @router.get("/designs/{design_id}/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(request: Request, session: SessionDep, design_id: str, job_id: str):
+def job_page(request: Request, session: SessionDep, web: PageUser, design_id: str, job_id: str):
     """The job's own page (where a form POST lands): refreshes itself until the job ends."""
-    design, job = _job(session, design_id, job_id)
+    design, job = _job(session, web, design_id, job_id)
     if design is None or job is None:
         return _not_found(request, "job" if design is not None else "design")
-    view = _job_view(session, design, job)
+    view = _job_view(session, design, job, _can_edit(web, design.workspace_id))
     if job.status == jobs_svc.SUCCEEDED and view["plan_url"]:
         return _see_other(view["plan_url"])
     return _render(request, "designs/job.html", {"design": design, "jv": view})
 
 
 @router.get("/designs/{design_id}/jobs/{job_id}/status", response_class=HTMLResponse)
-def job_status(request: Request, session: SessionDep, design_id: str, job_id: str, seen: str = ""):
+def job_status(request: Request, session: SessionDep, web: PageUser, design_id: str, job_id: str,
+               seen: str = ""):
     """The panel's status part, polled by htmx: 204 while nothing changed, ``HX-Redirect``
     to the plan once it is ready."""
-    design, job = _job(session, design_id, job_id)
+    design, job = _job(session, web, design_id, job_id)
     if design is None or job is None:
         return _not_found(request, "job" if design is not None else "design")
-    view = _job_view(session, design, job)
+    view = _job_view(session, design, job, _can_edit(web, design.workspace_id))
     htmx = _is_htmx(request)
     if job.status == jobs_svc.SUCCEEDED and view["plan_url"]:
         if htmx:
@@ -476,9 +516,9 @@ def job_status(request: Request, session: SessionDep, design_id: str, job_id: st
     return _render(request, "designs/_job_status.html", {"design": design, "jv": view})
 
 
-@router.post("/designs/{design_id}/jobs/{job_id}/cancel", dependencies=[PostGuard])
-def cancel_job(request: Request, session: SessionDep, design_id: str, job_id: str):
-    design, job = _job(session, design_id, job_id)
+@router.post("/designs/{design_id}/jobs/{job_id}/cancel")
+def cancel_job(request: Request, session: SessionDep, web: PageUser, design_id: str, job_id: str):
+    design, job = _job(session, web, design_id, job_id, "editor")
     if design is None or job is None:
         return _not_found(request, "job" if design is not None else "design")
     job = jobs_svc.request_cancel(session, job.id) or job
@@ -487,12 +527,16 @@ def cancel_job(request: Request, session: SessionDep, design_id: str, job_id: st
     return _see_other(f"/designs/{design.id}/jobs/{job.id}")
 
 
-def _plan_row(session: Session, design_id: str, plan_id: str):
-    ws, design = _design(session, design_id)
+def _plan_row(session: Session, web: WebUser, design_id: str, plan_id: str):
+    design = _design(session, web, design_id)
     pid = _int_id(plan_id)
     if design is None or pid is None:
         return design, None
-    return design, svc.get_plan(session, design.id, pid)
+    try:
+        row, _design_row = access.plan_for(session, web.principal, pid, design_id=design.id)
+    except acc.NotFound:
+        return design, None
+    return design, row
 
 
 def _cumulative(values: list[float]) -> list[float]:
@@ -527,8 +571,8 @@ def _explanation(text: str | None) -> dict[str, Any] | None:
 
 
 @router.get("/designs/{design_id}/plans/{plan_id}", response_class=HTMLResponse)
-def plan_page(request: Request, session: SessionDep, design_id: str, plan_id: str):
-    design, row = _plan_row(session, design_id, plan_id)
+def plan_page(request: Request, session: SessionDep, web: PageUser, design_id: str, plan_id: str):
+    design, row = _plan_row(session, web, design_id, plan_id)
     if design is None or row is None:
         return _not_found(request, "plan" if design is not None else "design")
     try:
@@ -538,7 +582,8 @@ def plan_page(request: Request, session: SessionDep, design_id: str, plan_id: st
         plan = None
     baseline_series = row.result.get("baseline_cost_by_month") or {}
     ctx: dict[str, Any] = {"design": design, "row": row, "plan": plan, "kind_labels": KIND_LABELS,
-                           "category_labels": CATEGORY_LABELS, "baseline_labels": BASELINE_LABELS}
+                           "category_labels": CATEGORY_LABELS, "baseline_labels": BASELINE_LABELS,
+                           "can_edit": _can_edit(web, design.workspace_id)}
     if plan is not None:
         chart = _chart_data(plan, baseline_series)
         ctx.update(
@@ -563,7 +608,7 @@ def plan_page(request: Request, session: SessionDep, design_id: str, plan_id: st
                 all_bundles_url=_bundle_url(design.id, row.id, "all"),
                 diagram=architecture_mermaid(spec, plan) if spec is not None else None,
             )
-    ctx.update(_active_job_context(session, design))
+    ctx.update(_active_job_context(session, design, web))
     return _render(request, "designs/plan.html", ctx)
 
 
@@ -591,9 +636,9 @@ def _export_refused(request: Request, design: Design, row: Any, reason: str) -> 
 
 
 @router.get("/designs/{design_id}/plans/{plan_id}/bundles/{name}.zip")
-def bundle_zip(request: Request, session: SessionDep, design_id: str, plan_id: str, name: str):
+def bundle_zip(request: Request, session: SessionDep, web: PageUser, design_id: str, plan_id: str, name: str):
     """One bundle (or ``all``) of a feasible plan as a zip, byte-identical for the same plan."""
-    design, row = _plan_row(session, design_id, plan_id)
+    design, row = _plan_row(session, web, design_id, plan_id)
     if design is None or row is None:
         return _not_found(request, "plan" if design is not None else "design")
     names = bundle_names()
@@ -619,6 +664,8 @@ def bundle_zip(request: Request, session: SessionDep, design_id: str, plan_id: s
                "Content-Disposition": f'attachment; filename="{root}{"" if name == "all" else "-" + name}.zip"'}
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
+    audit(session, request, web, "bundle.export", workspace_id=design.workspace_id, target=f"plan:{row.id}",
+          detail={"design": design.id, "bundle": name})
     return Response(data, media_type="application/zip", headers=headers)
 
 
@@ -630,8 +677,8 @@ def _csv_safe(value: Any) -> Any:
 
 
 @router.get("/designs/{design_id}/plans/{plan_id}/schedule.csv")
-def schedule_csv(request: Request, session: SessionDep, design_id: str, plan_id: str):
-    design, row = _plan_row(session, design_id, plan_id)
+def schedule_csv(request: Request, session: SessionDep, web: PageUser, design_id: str, plan_id: str):
+    design, row = _plan_row(session, web, design_id, plan_id)
     if design is None or row is None:
         return _not_found(request, "plan" if design is not None else "design")
     buf = io.StringIO()
@@ -645,6 +692,8 @@ def schedule_csv(request: Request, session: SessionDep, design_id: str, plan_id:
             s.get("monthly_usd"), s.get("total_usd"), s.get("option"),
         )])
     filename = f"design-{design.id}-plan-{row.id}-schedule.csv"
+    audit(session, request, web, "schedule.export", workspace_id=design.workspace_id, target=f"plan:{row.id}",
+          detail={"design": design.id})
     return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

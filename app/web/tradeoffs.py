@@ -31,18 +31,22 @@ from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from app.auth import WebUser
 from app.catalog.schema import Snapshot
-from app.models import Design
+from app.models import Design, Workspace
 from app.planner.analysis import DEADLINE_FACTORS
 from app.planner.demand import DemandError
 from app.planner.options import PlannerSettings
 from app.requirements.spec import SpecError, WorkloadSpec
+from app.services import access
+from app.services import accounts as acc
 from app.services import designs as svc
 from app.services import estimate as est_svc
+from app.web.deps import FormGuard, PageUser
 from app.web.designs import HELPERS
 from app.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 log = logging.getLogger("archplan.web.tradeoffs")
 
 MAX_CONCURRENT = 2
@@ -162,14 +166,16 @@ class Loaded:
     latest_plan_id: int | None
 
 
-def _load(request: Request, design_id: str) -> Loaded | None:
+def _load(request: Request, web: WebUser, design_id: str) -> Loaded | None:
+    """The design if the signed-in user may read it (its own workspace decides), else None."""
     if not (design_id.isdigit() and len(design_id) < 12):
         return None
     with Session(request.app.state.engine) as session:
-        ws = svc.get_or_create_workspace(session)
-        design = svc.get_design(session, ws.id, int(design_id))
-        if design is None:
+        try:
+            design = access.design_for(session, web.principal, int(design_id))
+        except acc.NotFound:
             return None
+        ws = session.get(Workspace, design.workspace_id)
         try:
             spec, error = svc.design_spec(design), None
         except SpecError as exc:
@@ -269,8 +275,8 @@ def _params(request: Request) -> dict[str, str]:
 
 
 @router.get("/designs/{design_id}/tradeoffs", response_class=HTMLResponse)
-async def tradeoffs_page(request: Request, design_id: str):
-    loaded = await run_in_threadpool(_load, request, design_id)
+async def tradeoffs_page(request: Request, web: PageUser, design_id: str):
+    loaded = await run_in_threadpool(_load, request, web, design_id)
     if loaded is None:
         return _not_found(request)
     params = _params(request)
@@ -287,8 +293,8 @@ async def tradeoffs_page(request: Request, design_id: str):
     return templates.TemplateResponse(request, "tradeoffs/tradeoffs.html", ctx, status_code=status)
 
 
-async def _fragment_route(request: Request, design_id: str, template: str, work) -> HTMLResponse:
-    loaded = await run_in_threadpool(_load, request, design_id)
+async def _fragment_route(request: Request, web: WebUser, design_id: str, template: str, work) -> HTMLResponse:
+    loaded = await run_in_threadpool(_load, request, web, design_id)
     if loaded is None:
         return _not_found(request)
     controls = parse_controls(_params(request))
@@ -301,10 +307,10 @@ async def _fragment_route(request: Request, design_id: str, template: str, work)
 
 
 @router.get("/designs/{design_id}/tradeoffs/curve", response_class=HTMLResponse)
-async def curve_fragment(request: Request, design_id: str):
-    return await _fragment_route(request, design_id, "tradeoffs/_curve.html", _curve)
+async def curve_fragment(request: Request, web: PageUser, design_id: str):
+    return await _fragment_route(request, web, design_id, "tradeoffs/_curve.html", _curve)
 
 
 @router.get("/designs/{design_id}/tradeoffs/sensitivity", response_class=HTMLResponse)
-async def sensitivity_fragment(request: Request, design_id: str):
-    return await _fragment_route(request, design_id, "tradeoffs/_sensitivity.html", _sensitivity)
+async def sensitivity_fragment(request: Request, web: PageUser, design_id: str):
+    return await _fragment_route(request, web, design_id, "tradeoffs/_sensitivity.html", _sensitivity)

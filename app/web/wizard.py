@@ -18,6 +18,10 @@ same :class:`WorkloadSpec` validation runs as for the YAML editor, the API and t
 
 Values the form does not show — data-quality rules of data sources and free-form stage
 options — travel in a hidden ``_carry`` field (JSON) and are merged back by name.
+
+Access: signed-in users only. A new design goes into the current workspace, an edited one
+stays in its own; both need the role ``editor`` there (viewers get 403). Every POST carries
+the CSRF token (form field, or the header htmx sends).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, get_args
+from typing import Any, get_args
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -38,6 +42,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from app.auth import CSRF_HEADER, WebUser
 from app.jurisdictions import Jurisdiction
 from app.models import Design
 from app.requirements.examples import load_example
@@ -55,16 +60,27 @@ from app.requirements.spec import (
     WorkloadSpec,
     issues_from_validation_error,
 )
+from app.services import access
+from app.services import accounts as acc
 from app.services import designs as svc
 from app.services import estimate as est_svc
-from app.web.designs import HELPERS, get_session, same_origin
+from app.web.deps import UNSAFE_METHODS, DbSession, PageUser, audit, form_guard
+from app.web.designs import HELPERS
 from app.web.templating import templates
 
-router = APIRouter(include_in_schema=False)
+
+async def _guard(request: Request) -> None:
+    """The pages' guard (same origin, CSRF token). A form without the header is read first
+    with the wizard's own limits (it has many fields), so the guard finds it parsed."""
+    if request.method in UNSAFE_METHODS and CSRF_HEADER not in request.headers:
+        await _form(request)
+    await form_guard(request)
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_guard)])
 log = logging.getLogger("archplan.web.wizard")
 
-SessionDep = Annotated[Session, Depends(get_session)]
-PostGuard = Depends(same_origin)
+SessionDep = DbSession
 
 MAX_FORM_FIELDS = 6000
 MAX_VALUE_CHARS = 20_000
@@ -969,17 +985,17 @@ def _gpu_names(session: Session, workspace_id: int) -> list[str]:
     return sorted(g.name for g in snapshot.gpus)
 
 
-def _page_context(session: Session, *, design: Design | None, values: Values, carry: dict[str, Any],
-                  issues: list[IssueView], submitted: bool = False, focus: str | None = None,
-                  example: str = "") -> dict[str, Any]:
-    ws = svc.get_or_create_workspace(session)
+def _page_context(session: Session, web: WebUser, *, design: Design | None, values: Values,
+                  carry: dict[str, Any], issues: list[IssueView], submitted: bool = False,
+                  focus: str | None = None, example: str = "") -> dict[str, Any]:
+    workspace_id = design.workspace_id if design is not None else web.workspace.id
     errs = errors_by_target(issues)
     return {
         "design": design, "values": values, "carry_json": json.dumps(carry, separators=(",", ":")) if carry else "",
         "head": [_field_view(f.key, f, values, errs, focus) for f in HEAD_FIELDS],
         "sections": sections_view(values, errs, focus), "issues": issues, "submitted": submitted,
         "save_url": f"/designs/{design.id}/wizard" if design else "/designs/new/wizard",
-        "gpu_names": _gpu_names(session, ws.id), "source_names": _names(values, "architecture.data_sources"),
+        "gpu_names": _gpu_names(session, workspace_id), "source_names": _names(values, "architecture.data_sources"),
         "run_names": _names(values, "performance.training"), "service_names": _names(values, "performance.inference"),
         "examples": svc.example_choices(), "example": example, "month_names": MONTHS,
         "carried": {"quality": len(carry.get("quality") or {}), "stage_options": len(carry.get("stage_options") or {})},
@@ -990,11 +1006,19 @@ def _not_found(request: Request) -> HTMLResponse:
     return _render(request, "designs/not_found.html", {"what": "design"}, status=404)
 
 
-def _design(session: Session, design_id: str) -> Design | None:
+def _design(session: Session, web: WebUser, design_id: str, need: str = "editor") -> Design | None:
+    """The design if the user may see it (else None: a 404); Forbidden below ``need``."""
     if not (design_id.isdigit() and len(design_id) < 12):
         return None
-    ws = svc.get_or_create_workspace(session)
-    return svc.get_design(session, ws.id, int(design_id))
+    try:
+        return access.design_for(session, web.principal, int(design_id), need)
+    except acc.NotFound:
+        return None
+
+
+def _require_editor(session: Session, web: WebUser) -> None:
+    """New designs go into the current workspace: the user must be an editor there."""
+    acc.require_role(session, web.principal, web.workspace.id, "editor")
 
 
 async def _form(request: Request) -> FormData:
@@ -1005,67 +1029,73 @@ async def _form(request: Request) -> FormData:
 
 
 @router.get("/designs/new/wizard", response_class=HTMLResponse)
-def new_wizard(request: Request, session: SessionDep, example: str = ""):
+def new_wizard(request: Request, session: SessionDep, web: PageUser, example: str = ""):
+    _require_editor(session, web)
     known = {e.name for e in svc.example_choices()}
     data = load_example(example).model_dump(mode="json") if example in known else starter_data()
     values, carry = values_from_data(data)
     return _render(request, "wizard/wizard.html",
-                   _page_context(session, design=None, values=values, carry=carry, issues=[],
+                   _page_context(session, web, design=None, values=values, carry=carry, issues=[],
                                  example=example if example in known else ""))
 
 
 @router.get("/designs/{design_id}/wizard", response_class=HTMLResponse)
-def edit_wizard(request: Request, session: SessionDep, design_id: str):
-    design = _design(session, design_id)
+def edit_wizard(request: Request, session: SessionDep, web: PageUser, design_id: str):
+    design = _design(session, web, design_id)
     if design is None:
         return _not_found(request)
     values, carry = values_from_data(design.spec if isinstance(design.spec, dict) else {})
     _spec, issues = validate(data_from_values(values, carry))
     return _render(request, "wizard/wizard.html",
-                   _page_context(session, design=design, values=values, carry=carry,
+                   _page_context(session, web, design=design, values=values, carry=carry,
                                  issues=map_issues(issues, values), submitted=bool(issues)))
 
 
-def _save(request: Request, session: Session, design: Design | None, form: FormData):
+def _save(request: Request, session: Session, web: WebUser, design: Design | None, form: FormData):
     values, carry = values_from_form(form), carry_from_form(form)
     op = form.get("_op")
     if isinstance(op, str) and op:  # a row button without JavaScript: change the rows, save nothing
         _group, focus = apply_row_op(values, op)
-        ctx = _page_context(session, design=design, values=values, carry=carry, issues=[], focus=focus)
+        ctx = _page_context(session, web, design=design, values=values, carry=carry, issues=[], focus=focus)
         return _render(request, "wizard/wizard.html", ctx)
     spec, issues = validate(data_from_values(values, carry))
     if spec is None:
-        ctx = _page_context(session, design=design, values=values, carry=carry,
+        ctx = _page_context(session, web, design=design, values=values, carry=carry,
                             issues=map_issues(issues, values), submitted=True)
         return _render(request, "wizard/wizard.html", ctx, status=422)
     if design is None:
-        design = svc.create_design(session, svc.get_or_create_workspace(session).id, spec)
+        design = svc.create_design(session, web.workspace.id, spec)
+        audit(session, request, web, "design.create", workspace_id=design.workspace_id,
+              target=f"design:{design.id}", detail={"name": design.name, "via": "wizard"})
         return RedirectResponse(f"/designs/{design.id}", status_code=303)
     svc.update_spec(session, design, spec)
+    audit(session, request, web, "design.update", workspace_id=design.workspace_id, target=f"design:{design.id}",
+          detail={"via": "wizard"})
     return RedirectResponse(f"/designs/{design.id}?saved=1", status_code=303)
 
 
-@router.post("/designs/new/wizard", dependencies=[PostGuard])
-async def create(request: Request):
+@router.post("/designs/new/wizard")
+async def create(request: Request, web: PageUser):
     form = await _form(request)
 
     def work():
         with Session(request.app.state.engine) as session:
-            return _save(request, session, None, form)
+            _require_editor(session, web)
+            return _save(request, session, web, None, form)
 
     return await run_in_threadpool(work)
 
 
-@router.post("/designs/{design_id}/wizard", dependencies=[PostGuard])
-async def update(request: Request, design_id: str):
+@router.post("/designs/{design_id}/wizard")
+async def update(request: Request, web: PageUser, design_id: str):
     form = await _form(request)
 
     def work():
         with Session(request.app.state.engine) as session:
-            design = _design(session, design_id)
+            design = _design(session, web, design_id)
             if design is None:
                 return _not_found(request)
-            return _save(request, session, design, form)
+            return _save(request, session, web, design, form)
 
     return await run_in_threadpool(work)
 
@@ -1073,8 +1103,8 @@ async def update(request: Request, design_id: str):
 # --------------------------------------------------------------------------- htmx endpoints
 
 
-@router.post("/designs/wizard/validate", dependencies=[PostGuard], response_class=HTMLResponse)
-async def validate_fragment(request: Request):
+@router.post("/designs/wizard/validate", response_class=HTMLResponse)
+async def validate_fragment(request: Request, web: PageUser):
     form = await _form(request)
     values = values_from_form(form)
     _spec, issues = validate(data_from_values(values, carry_from_form(form)))
@@ -1082,8 +1112,8 @@ async def validate_fragment(request: Request):
                      {"issues": map_issues(issues, values), "submitted": False, "checked": True})
 
 
-@router.post("/designs/wizard/estimate", dependencies=[PostGuard], response_class=HTMLResponse)
-async def estimate_fragment(request: Request):
+@router.post("/designs/wizard/estimate", response_class=HTMLResponse)
+async def estimate_fragment(request: Request, web: PageUser):
     form = await _form(request)
     values = values_from_form(form)
     spec, issues = validate(data_from_values(values, carry_from_form(form)))
@@ -1091,10 +1121,14 @@ async def estimate_fragment(request: Request):
         return _fragment(request, "wizard/_estimate.html",
                          {"estimate": None, "issue_count": len(issues)})
     settings = request.app.state.settings
+    design_id = form.get("_design") if isinstance(form.get("_design"), str) else ""
 
     def work():
         with Session(request.app.state.engine) as session:
-            snapshot = svc.planning_snapshot(session, svc.get_or_create_workspace(session).id)
+            # The prices of the design's own workspace (its negotiated ones), else the current one's.
+            design = _design(session, web, design_id, "viewer") if design_id else None
+            workspace_id = design.workspace_id if design is not None else web.workspace.id
+            snapshot = svc.planning_snapshot(session, workspace_id)
             session.commit()  # no connection held during the LP
         return est_svc.quick_estimate(spec, snapshot, svc.planner_settings(settings.solver))
 
@@ -1104,8 +1138,8 @@ async def estimate_fragment(request: Request):
                       "budget": spec.cost.total_budget})
 
 
-@router.post("/designs/wizard/rows", dependencies=[PostGuard])
-async def rows(request: Request):
+@router.post("/designs/wizard/rows")
+async def rows(request: Request, web: PageUser):
     form = await _form(request)
     values, carry = values_from_form(form), carry_from_form(form)
     op = form.get("_op") if isinstance(form.get("_op"), str) else ""
@@ -1117,10 +1151,10 @@ async def rows(request: Request):
 
     def page():
         with Session(request.app.state.engine) as session:
-            design = _design(session, design_id) if design_id else None
+            design = _design(session, web, design_id) if design_id else None
             if design_id and design is None:
                 return _not_found(request)
-            ctx = _page_context(session, design=design, values=values, carry=carry, issues=[], focus=focus)
+            ctx = _page_context(session, web, design=design, values=values, carry=carry, issues=[], focus=focus)
             return _render(request, "wizard/wizard.html", ctx)
 
     return await run_in_threadpool(page)

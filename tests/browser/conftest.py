@@ -32,3 +32,26 @@ def page(browser: Browser) -> Iterator[Page]:
     pg.console_errors = errors  # type: ignore[attr-defined]
     yield pg
     context.close()
+
+
+def sign_in_page(page: Page, base: str, email: str, password: str, *, lands: str = r"/designs$") -> None:
+    """Sign in through the real form, as a person would."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.goto(base + "/login")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(lands))
+
+
+@pytest.fixture
+def signed_in(page: Page, live_server, settings) -> Page:
+    """The page, signed in (through the login form) as an admin of the default workspace."""
+    from tests.signin import EMAIL, PASSWORD, make_user
+
+    make_user(settings)
+    sign_in_page(page, live_server.url, EMAIL, PASSWORD)
+    return page

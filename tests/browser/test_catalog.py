@@ -33,7 +33,7 @@ def _column(page, index: int) -> list[str]:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_filter_updates_table_via_htmx(page, catalog_server, width: int) -> None:
+def test_filter_updates_table_via_htmx(signed_in, page, catalog_server, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(catalog_server.url + "/catalog")
     assert page.get_by_role("heading", level=1).inner_text() == "GPU price catalog"
@@ -69,10 +69,10 @@ def test_filter_updates_table_via_htmx(page, catalog_server, width: int) -> None
     assert page.console_errors == []
 
 
-def test_filters_are_keyboard_reachable(page, catalog_server) -> None:
+def test_filters_are_keyboard_reachable(signed_in, page, catalog_server) -> None:
     page.goto(catalog_server.url + "/catalog")
     focused = []
-    for _ in range(14):
+    for _ in range(20):  # past the skip link and the navigation (links, workspace, sign out)
         page.keyboard.press("Tab")
         focused.append(page.evaluate("document.activeElement.id"))
     assert {"f-gpu", "f-provider", "f-jurisdiction", "f-compliance", "f-min-mem", "f-sort"} <= set(focused)
@@ -86,7 +86,7 @@ def test_filters_are_keyboard_reachable(page, catalog_server) -> None:
     assert page.console_errors == []
 
 
-def test_switch_snapshot_swaps_the_page(page, settings, catalog_server) -> None:
+def test_switch_snapshot_swaps_the_page(signed_in, page, settings, catalog_server) -> None:
     older = make_snapshot(created="2026-11-01")
     engine = make_engine(settings.database_url)
     with Session(engine) as s:

@@ -39,7 +39,7 @@ def _no_overflow(page) -> bool:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_compare_draws_both_charts(page, planned, width: int) -> None:
+def test_compare_draws_both_charts(signed_in, page, planned, width: int) -> None:
     server, ids = planned
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(server.url + "/compare")
@@ -61,7 +61,7 @@ def test_compare_draws_both_charts(page, planned, width: int) -> None:
     assert page.console_errors == []
 
 
-def test_tradeoffs_resolve_and_redraw(page, planned) -> None:
+def test_tradeoffs_resolve_and_redraw(signed_in, page, planned) -> None:
     server, ids = planned
     page.set_viewport_size({"width": 390, "height": 900})
     page.goto(server.url + f"/designs/{ids[0]}/tradeoffs")

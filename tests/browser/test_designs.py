@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 
-import httpx
 import pytest
 from playwright.sync_api import Route, expect
 from sqlmodel import Session
@@ -48,7 +47,7 @@ def _no_overflow(page) -> bool:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_create_plan_and_see_charts(page, designs_server, width: int) -> None:
+def test_create_plan_and_see_charts(signed_in, page, designs_server, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     _create(page, designs_server.url, "research-burst-deadline")
     expect(page.get_by_role("heading", level=1)).to_have_text("7B research LM pre-training sprint")
@@ -115,7 +114,7 @@ def test_create_plan_and_see_charts(page, designs_server, width: int) -> None:
     assert page.console_errors == []
 
 
-def test_edit_errors_in_place_and_sort_schedule(page, designs_server) -> None:
+def test_edit_errors_in_place_and_sort_schedule(signed_in, page, designs_server) -> None:
     _create(page, designs_server.url, "llm-finetune-hipaa")
     page.evaluate("window.__sameDocument = true")
     editor = page.get_by_label(re.compile(r"^WorkloadSpec"))
@@ -150,14 +149,17 @@ def test_edit_errors_in_place_and_sort_schedule(page, designs_server) -> None:
     assert page.console_errors == []
 
 
-def test_hostile_names_render_as_text_in_the_diagram(page, designs_server) -> None:
+def test_hostile_names_render_as_text_in_the_diagram(signed_in, page, designs_server) -> None:
     name = 'Evil"]; click X "javascript:x()" %% <img src=x onerror=alert(1)> end'
     text = example_text("vision-growing-inference")
     text = re.sub(r"^name: .*$", "name: " + json.dumps(name), text, count=1, flags=re.MULTILINE)
     text = text.replace("location: s3://retail-vision/shelf-images/",
                         "location: " + json.dumps('s3://b/"]) --> Z{{x}} ; style src1 fill:#f00'))
-    r = httpx.post(designs_server.url + "/designs/from-yaml", data={"spec_yaml": text}, follow_redirects=False)
-    assert r.status_code == 303, r.text
+    # Posted with the browser's session and its CSRF token (as htmx sends it).
+    token = json.loads(page.locator("body").get_attribute("hx-headers"))["X-CSRF-Token"]
+    r = page.request.post(designs_server.url + "/designs/from-yaml", form={"spec_yaml": text},
+                          headers={"X-CSRF-Token": token}, max_redirects=0)
+    assert r.status == 303, r.text()
     page.on("dialog", lambda d: page.console_errors.append("dialog: " + d.message))  # type: ignore[attr-defined]
     page.goto(designs_server.url + r.headers["location"])
     page.get_by_role("button", name="Plan", exact=True).click()

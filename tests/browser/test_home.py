@@ -8,7 +8,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_home_renders_without_errors(page, live_server, width: int) -> None:
+def test_home_renders_without_errors(signed_in, page, live_server, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(live_server.url + "/")
     assert page.title().endswith("· archplan")
@@ -16,6 +16,8 @@ def test_home_renders_without_errors(page, live_server, width: int) -> None:
     nav = page.get_by_role("navigation", name="Main")
     for label in ("Catalog", "Designs", "API"):
         assert nav.get_by_role("link", name=label).is_visible()
+    assert nav.get_by_role("link", name="Workspace: Default workspace").is_visible()
+    assert nav.get_by_role("button", name="Sign out").is_visible()
     # htmx and the stylesheet are installed by the setup and actually load.
     assert page.evaluate("typeof window.htmx") == "object"
     assert page.evaluate("getComputedStyle(document.body).fontFamily") != ""
@@ -24,7 +26,7 @@ def test_home_renders_without_errors(page, live_server, width: int) -> None:
     assert page.console_errors == []
 
 
-def test_keyboard_reaches_primary_action(page, live_server) -> None:
+def test_keyboard_reaches_primary_action(signed_in, page, live_server) -> None:
     page.goto(live_server.url + "/")
     focused = []
     for _ in range(12):

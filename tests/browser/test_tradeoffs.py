@@ -38,7 +38,7 @@ def _base_cost(page) -> float:
                          "return c.data.datasets[0].data[c.data.labels.findIndex(l => l.startsWith('×1 '))]; })()")
 
 
-def test_utilization_resolves_with_demand_and_prices_and_redraws(page, research) -> None:
+def test_utilization_resolves_with_demand_and_prices_and_redraws(signed_in, page, research) -> None:
     server, design_id = research
     page.goto(server.url + f"/designs/{design_id}/tradeoffs")
     page.wait_for_function(f"() => window.Chart && {CHART}", timeout=30_000)

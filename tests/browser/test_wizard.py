@@ -30,7 +30,7 @@ def _no_overflow(page) -> bool:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_wizard_validates_estimates_and_saves(page, priced_server, width: int) -> None:
+def test_wizard_validates_estimates_and_saves(signed_in, page, priced_server, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 900})
     page.goto(priced_server.url + "/designs/new/wizard?example=research-burst-deadline")
     expect(page.get_by_role("heading", level=1)).to_have_text("New design")
@@ -82,7 +82,7 @@ def test_wizard_validates_estimates_and_saves(page, priced_server, width: int) -
     assert page.console_errors == []
 
 
-def test_missing_values_of_untouched_fields_wait_until_saved(page, priced_server) -> None:
+def test_missing_values_of_untouched_fields_wait_until_saved(signed_in, page, priced_server) -> None:
     page.goto(priced_server.url + "/designs/new/wizard")
     page.get_by_label("Deadline (days)").fill("20")
     # The blank name is required, but the user has not reached it yet: no inline error.

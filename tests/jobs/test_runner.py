@@ -1,5 +1,8 @@
 """The embedded runner: plan jobs run synchronously with ``run_one()`` (no sleeping), their
-progress, cancellation, readable failures, recovery at start-up and a clean shutdown."""
+progress, cancellation, readable failures, recovery at start-up and a clean shutdown.
+
+``runner`` solves in a child process (the default); ``thread_runner`` solves in its own
+thread, for the tests that replace the planner in this process."""
 
 from __future__ import annotations
 
@@ -24,6 +27,14 @@ from tests.conftest import make_settings
 @pytest.fixture
 def runner(engine: Engine) -> JobRunner:
     settings = make_settings(str(engine.url.render_as_string(hide_password=False)), job_workers=0)
+    assert settings.job_isolation == "process"
+    return JobRunner(engine, settings)
+
+
+@pytest.fixture
+def thread_runner(engine: Engine) -> JobRunner:
+    settings = make_settings(engine.url.render_as_string(hide_password=False), job_workers=0,
+                             job_isolation="thread")
     return JobRunner(engine, settings)
 
 
@@ -95,7 +106,7 @@ def test_cancel_while_solving_saves_no_plan(engine: Engine, session: Session, de
 
 
 def test_cancel_after_the_solve_saves_no_plan(engine: Engine, session: Session, design: Design,
-                                              runner: JobRunner, monkeypatch) -> None:
+                                              thread_runner: JobRunner, monkeypatch) -> None:
     import app.planner.plan as plan_mod
 
     job, _ = design_svc.enqueue_plan(session, design)
@@ -108,7 +119,7 @@ def test_cancel_after_the_solve_saves_no_plan(engine: Engine, session: Session, 
         return plan
 
     monkeypatch.setattr(plan_mod, "make_plan", make_plan_then_cancel)
-    assert runner.run_one() == job.id
+    assert thread_runner.run_one() == job.id
     assert _job(engine, job.id).status == "cancelled"
     assert _plans(engine, design.id) == []
 
@@ -128,7 +139,7 @@ def test_requirements_the_catalog_cannot_serve_fail_readably(engine: Engine, ses
 
 
 def test_an_unexpected_error_is_logged_not_shown(engine: Engine, session: Session, design: Design,
-                                                 runner: JobRunner, monkeypatch, caplog) -> None:
+                                                 thread_runner: JobRunner, monkeypatch, caplog) -> None:
     import app.planner.plan as plan_mod
 
     def broken(*_a, **_k):
@@ -137,7 +148,7 @@ def test_an_unexpected_error_is_logged_not_shown(engine: Engine, session: Sessio
     monkeypatch.setattr(plan_mod, "make_plan", broken)
     job, _ = design_svc.enqueue_plan(session, design)
     with caplog.at_level(logging.ERROR, logger="archplan.jobs"):
-        assert runner.run_one() == job.id
+        assert thread_runner.run_one() == job.id
     row = _job(engine, job.id)
     assert (row.status, row.error) == ("failed", GENERIC_FAILURE)
     assert any("secret internals" in (r.exc_text or "") or r.exc_info for r in caplog.records)
@@ -215,3 +226,13 @@ def test_job_timing_settings_are_checked() -> None:
     with pytest.raises(ValidationError, match="at least twice"):
         make_settings("sqlite://", job_heartbeat_s=20, job_stale_after_s=30)
     assert make_settings("sqlite://").job_workers == 1
+
+
+def test_the_procrastinate_backend_needs_postgresql() -> None:
+    from pydantic import ValidationError
+
+    defaults = make_settings("sqlite://")
+    assert (defaults.job_backend, defaults.job_isolation) == ("embedded", "process")
+    with pytest.raises(ValidationError, match="ARCHPLAN_JOB_BACKEND=procrastinate needs PostgreSQL"):
+        make_settings("sqlite:///var/archplan.db", job_backend="procrastinate")
+    assert make_settings("postgresql+psycopg://u@db/archplan", job_backend="procrastinate").job_backend == "procrastinate"

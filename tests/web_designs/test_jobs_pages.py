@@ -21,19 +21,19 @@ from app.bundles.context import bundle_context
 from app.bundles.package import bundle_names, render_all, to_zip
 from app.db import make_engine
 from app.jobs import service as jobs
-from app.main import create_app
 from app.models import Job
 from app.models import Plan as PlanRow
 from app.planner.plan import Plan
 from app.requirements.spec import WorkloadSpec
 from app.web.architecture import mermaid_text
 from tests.conftest import LiveServer, make_settings
+from tests.signin import make_user, sign_in, signed_in_client
 from tests.web_designs.test_pages import HX, _new, _plan, _rows, _run
 
 
 @pytest.fixture
 def priced_client(priced_settings):
-    with TestClient(create_app(priced_settings)) as c:
+    with signed_in_client(priced_settings) as c:
         yield c
 
 
@@ -215,8 +215,11 @@ def test_plan_answers_at_once_while_the_embedded_runner_solves(migrated_sqlite_u
         return real(*args, **kwargs)
 
     monkeypatch.setattr(plan_mod, "make_plan", slow_make_plan)
-    settings = make_settings(migrated_sqlite_url, job_workers=1, job_poll_s=0.05)
+    # In-thread solves: the slowed-down make_plan above is the one that runs.
+    settings = make_settings(migrated_sqlite_url, job_workers=1, job_poll_s=0.05, job_isolation="thread")
+    make_user(settings)
     with LiveServer(settings) as server, httpx.Client(base_url=server.url, timeout=10) as http:
+        sign_in(http)
         r = http.post("/designs/from-example", data={"example": "research-burst-deadline"})
         did = int(r.headers["location"].rsplit("/", 1)[1])
         try:

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from app.db import make_engine
-from app.main import create_app
 from app.models import Design
 from app.models import Plan as PlanRow
 from app.requirements.examples import example_text
 from app.web.designs import SCHEDULE_CSV_COLUMNS
+from tests.signin import signed_in_client
 
 HX = {"HX-Request": "true"}
 BAD_YAML_PATH = "lifecycle.horizon_months"
@@ -26,7 +26,7 @@ BAD_YAML_PATH = "lifecycle.horizon_months"
 
 @pytest.fixture
 def priced_client(priced_settings):
-    with TestClient(create_app(priced_settings)) as c:
+    with signed_in_client(priced_settings) as c:
         yield c
 
 

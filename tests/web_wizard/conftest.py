@@ -10,12 +10,12 @@ from sqlmodel import Session
 
 from app.catalog.schema import Snapshot, load_snapshot
 from app.db import make_engine
-from app.main import create_app
 from app.models import Design
 from app.requirements.examples import load_example
 from app.requirements.spec import WorkloadSpec
 from app.services import catalog as catalog_svc
 from app.services import designs as svc
+from tests.signin import signed_in_client
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +34,8 @@ def priced_settings(settings, bundled):
 
 @pytest.fixture
 def priced_client(priced_settings) -> Iterator[TestClient]:
-    with TestClient(create_app(priced_settings)) as c:
+    """Signed in as an admin of the default workspace (where :func:`designs` puts them)."""
+    with signed_in_client(priced_settings) as c:
         yield c
 
 

@@ -1,7 +1,8 @@
 """``/api/v1/offerings`` and ``/api/v1/snapshots``: the price catalog over JSON.
 
-Errors are RFC 9457 ``application/problem+json``; unknown filter values are 422 with the
-offending field in ``errors``.
+Like every ``/api/v1`` route they need a caller: an API key of any scope, or a signed-in
+browser. Errors are RFC 9457 ``application/problem+json``; unknown filter values are 422
+with the offending field in ``errors``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
+from app.api.v1.deps import current_principal, problems
 from app.catalog.schema import AcceleratorKind, CommitmentPrice
 from app.problems import problem_response
 from app.services import catalog as svc
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(tags=["catalog"], dependencies=[Depends(current_principal)])
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -32,7 +34,6 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
 SortParam = Literal["on_demand", "spot", "reserved"]
 
 
@@ -205,8 +206,8 @@ def _problem_422(request: Request, errors: list[tuple[str, str]]):
     "/offerings",
     response_model=OfferingPage,
     summary="Priced offerings of a snapshot, filtered and sorted by $/GPU-hour",
-    responses={404: {"description": "No such snapshot", **_PROBLEM},
-               422: {"description": "Unknown filter value or bad cursor", **_PROBLEM}},
+    responses=problems(404, _404="No such snapshot.", _422="Unknown filter value or bad cursor: `errors` names "
+                                                            "each query parameter."),
 )
 def list_offerings(
     request: Request,
@@ -269,7 +270,8 @@ def _snapshot_out(row) -> dict[str, Any]:
     }
 
 
-@router.get("/snapshots", response_model=list[SnapshotOut], summary="Stored price snapshots, newest first")
+@router.get("/snapshots", response_model=list[SnapshotOut], summary="Stored price snapshots, newest first",
+            responses=problems())
 def list_snapshots(session: SessionDep) -> list[SnapshotOut]:
     return [SnapshotOut(**_snapshot_out(r)) for r in svc.list_snapshots(session)]
 
@@ -278,7 +280,7 @@ def list_snapshots(session: SessionDep) -> list[SnapshotOut]:
     "/snapshots/{snapshot_id}",
     response_model=SnapshotDetail,
     summary="One snapshot: counts per provider and sources ('current' for the current one)",
-    responses={404: {"description": "No such snapshot", **_PROBLEM}},
+    responses=problems(404, _404="No such snapshot."),
 )
 def get_snapshot(session: SessionDep, snapshot_id: str) -> SnapshotDetail:
     row = _snapshot_row(session, snapshot_id)
