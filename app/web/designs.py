@@ -38,9 +38,7 @@ Routes
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import logging
 import math
 from collections.abc import Callable
@@ -53,8 +51,7 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from app.auth import WebUser, get_db
-from app.bundles.context import bundle_context
-from app.bundles.package import bundle_names, render_all, render_bundle, to_zip
+from app.bundles.package import bundle_names
 from app.jobs import service as jobs_svc
 from app.models import Design, Job, Workspace
 from app.planner.plan import Plan
@@ -62,6 +59,8 @@ from app.requirements.spec import DEFAULT_MFU, SpecError, WorkloadSpec
 from app.services import access
 from app.services import accounts as acc
 from app.services import designs as svc
+from app.services import plans as plans_svc
+from app.services.plans import SCHEDULE_CSV_COLUMNS  # noqa: F401  (the CSV columns, named here for the pages)
 from app.web.architecture import architecture_mermaid
 from app.web.deps import DbSession, FormGuard, PageUser, audit, same_origin
 from app.web.templating import templates
@@ -78,11 +77,6 @@ CATEGORY_LABELS = {"capex": "Own servers (capex)", "commitments": "Reservations"
                    "after_horizon": "Past the horizon"}
 BASELINE_LABELS = {"all_on_demand": "All on-demand", "all_reserved_1y": "All 1-year reserved",
                    "all_reserved_3y": "All 3-year reserved", "all_own_servers": "All own servers"}
-SCHEDULE_CSV_COLUMNS = (
-    "purchase_month", "in_service_month", "kind", "provider", "region", "item", "gpu_model", "gpus_per_unit",
-    "quantity", "term_months", "payment_option", "lead_time_months", "upfront_usd_per_unit",
-    "monthly_usd_per_unit", "total_usd", "option",
-)
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -601,7 +595,7 @@ def plan_page(request: Request, session: SessionDep, web: PageUser, design_id: s
             snapshot_in_db=svc.snapshot_exists(session, plan.snapshot_id),
         )
         if ctx["solved"]:
-            spec = _row_spec(row)
+            spec = plans_svc.row_spec(row)
             ctx.update(
                 bundles=[{"name": n, "label": BUNDLE_LABELS.get(n, n), "url": _bundle_url(design.id, row.id, n)}
                          for n in bundle_names()],
@@ -622,14 +616,6 @@ def _bundle_url(design_id: int, plan_id: int, name: str) -> str:
     return f"/designs/{design_id}/plans/{plan_id}/bundles/{name}.zip"
 
 
-def _row_spec(row: Any) -> WorkloadSpec | None:
-    """The spec stored with a plan (what was solved); None if it no longer validates."""
-    try:
-        return WorkloadSpec.model_validate(row.spec)
-    except ValidationError:
-        return None
-
-
 def _export_refused(request: Request, design: Design, row: Any, reason: str) -> HTMLResponse:
     return _render(request, "designs/export_unavailable.html", {"design": design, "row": row, "reason": reason},
                    status=409)
@@ -641,39 +627,19 @@ def bundle_zip(request: Request, session: SessionDep, web: PageUser, design_id: 
     design, row = _plan_row(session, web, design_id, plan_id)
     if design is None or row is None:
         return _not_found(request, "plan" if design is not None else "design")
-    names = bundle_names()
-    if name != "all" and name not in names:
-        return _not_found(request, "bundle")
-    if row.status not in ("optimal", "feasible"):
-        return _export_refused(request, design, row, f"This plan is {row.status}: no capacity was chosen, "
-                               "so there is nothing to deploy. Relax the requirements and plan again.")
-    spec = _row_spec(row)
     try:
-        plan = Plan.model_validate(row.result)
-    except ValidationError:
-        plan = None
-    if spec is None or plan is None:
-        return _export_refused(request, design, row, "This plan was stored in a format this version of archplan "
-                               "cannot export. Plan the design again to get a fresh one.")
-    ctx = bundle_context(spec, plan)
-    files = render_all(ctx) if name == "all" else render_bundle(ctx, name)
-    root = f"{ctx.slug}-{ctx.plan_id}"
-    data = to_zip(files, root=root)
-    etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache",
-               "Content-Disposition": f'attachment; filename="{root}{"" if name == "all" else "-" + name}.zip"'}
-    if request.headers.get("if-none-match") == etag:
+        bundle = plans_svc.export_bundle(row, name)
+    except KeyError:
+        return _not_found(request, "bundle")
+    except plans_svc.ExportRefused as exc:
+        return _export_refused(request, design, row, str(exc))
+    headers = {"ETag": bundle.etag, "Cache-Control": "private, no-cache",
+               "Content-Disposition": f'attachment; filename="{bundle.filename}"'}
+    if request.headers.get("if-none-match") == bundle.etag:
         return Response(status_code=304, headers=headers)
     audit(session, request, web, "bundle.export", workspace_id=design.workspace_id, target=f"plan:{row.id}",
           detail={"design": design.id, "bundle": name})
-    return Response(data, media_type="application/zip", headers=headers)
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in text cells (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+    return Response(bundle.data, media_type="application/zip", headers=headers)
 
 
 @router.get("/designs/{design_id}/plans/{plan_id}/schedule.csv")
@@ -681,19 +647,9 @@ def schedule_csv(request: Request, session: SessionDep, web: PageUser, design_id
     design, row = _plan_row(session, web, design_id, plan_id)
     if design is None or row is None:
         return _not_found(request, "plan" if design is not None else "design")
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(SCHEDULE_CSV_COLUMNS)
-    for s in row.result.get("schedule") or []:
-        writer.writerow([_csv_safe(v) for v in (
-            s.get("purchase_month"), s.get("in_service_month") or "", s.get("kind"), s.get("provider"),
-            s.get("region"), s.get("item"), s.get("gpu_model"), s.get("gpus_per_unit"), s.get("quantity"),
-            s.get("term_months"), s.get("payment_option") or "", s.get("lead_time_months"), s.get("upfront_usd"),
-            s.get("monthly_usd"), s.get("total_usd"), s.get("option"),
-        )])
-    filename = f"design-{design.id}-plan-{row.id}-schedule.csv"
+    filename = plans_svc.schedule_filename(design.id, row.id)
     audit(session, request, web, "schedule.export", workspace_id=design.workspace_id, target=f"plan:{row.id}",
           detail={"design": design.id})
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8",
+    return Response(plans_svc.schedule_csv(row.result), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
