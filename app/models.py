@@ -183,7 +183,7 @@ class Plan(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
-    """A unit of background work (today: solving a design's plan), run by a job runner.
+    """A unit of background work (solving a plan, an analysis, a price refresh), run by a job runner.
 
     Life cycle: ``queued`` → ``running`` (claimed by one runner; ``worker`` holds that
     claim's token) → ``succeeded`` | ``failed`` | ``cancelled``. A runner refreshes
@@ -195,6 +195,8 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         # Claiming takes the oldest queued job: (status, id) answers that from the index.
         Index("ix_job_status_id", "status", "id"),
+        # Finding the job that computed (or is computing) the same analysis of a design.
+        Index("ix_job_design_key", "design_id", "dedupe_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -211,6 +213,12 @@ class Job(SQLModel, table=True):
     design_id: int | None = Field(default=None, foreign_key="design.id", ondelete="CASCADE", index=True)
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     result_plan_id: int | None = Field(default=None, foreign_key="plan.id", ondelete="SET NULL")
+    result: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Outcome of jobs that store no plan (analyses, price refreshes), as JSON.")
+    dedupe_key: str | None = Field(
+        default=None, max_length=64,
+        description="Hash of the job's inputs: the same analysis asked again reuses the job.")
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     cancel_requested: bool = Field(default=False)
 

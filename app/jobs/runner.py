@@ -192,7 +192,26 @@ def run_plan_job(ctx: JobContext) -> None:
     raise jobs.JobLost(f"job {ctx.job_id} lost its claim before it could be saved")
 
 
-HANDLERS: dict[str, Handler] = {"plan": run_plan_job}
+def _lazy(module: str, name: str) -> Handler:
+    """A handler imported when its first job runs (keeps the app's start light)."""
+
+    def handler(ctx: JobContext) -> None:
+        import importlib
+
+        getattr(importlib.import_module(module), name)(ctx)
+
+    handler.__name__ = name
+    return handler
+
+
+HANDLERS: dict[str, Handler] = {
+    "plan": run_plan_job,
+    # What-if analyses of a design (app.jobs.analysis): results stored in ``job.result``.
+    "curve": _lazy("app.jobs.analysis", "run_curve_job"),
+    "sensitivity": _lazy("app.jobs.analysis", "run_sensitivity_job"),
+    # A price refresh from a provider's public API (app.jobs.refresh): a new current snapshot.
+    "refresh": _lazy("app.jobs.refresh", "run_refresh_job"),
+}
 
 
 # --------------------------------------------------------------------------- child processes

@@ -70,6 +70,7 @@ __all__ = [
     "claim_next",
     "enqueue",
     "fail",
+    "find_reusable",
     "get_job",
     "list_jobs",
     "mark_cancelled",
@@ -108,12 +109,14 @@ def new_worker_token(name: str = "worker") -> str:
 
 
 def enqueue(session: Session, kind: str, *, design_id: int | None = None, payload: dict[str, Any] | None = None,
-            message: str = "Waiting for a worker") -> Job:
+            message: str = "Waiting for a worker", dedupe_key: str | None = None) -> Job:
     """Add a queued job to the caller's transaction (flushed for its id, not committed).
 
     With a procrastinate transport installed, its wake-up is deferred after the commit.
+    ``dedupe_key`` (a hash of the inputs) lets :func:`find_reusable` find it again.
     """
-    job = Job(kind=kind, status=QUEUED, design_id=design_id, payload=dict(payload or {}), message=_msg(message))
+    job = Job(kind=kind, status=QUEUED, design_id=design_id, payload=dict(payload or {}), message=_msg(message),
+              dedupe_key=dedupe_key)
     session.add(job)
     session.flush()
     queue.defer_after_commit(session, job.id)
@@ -133,6 +136,15 @@ def list_jobs(session: Session, design_id: int, limit: int = 20) -> list[Job]:
     """The design's jobs, newest first."""
     return list(session.exec(select(Job).where(Job.design_id == design_id)
                              .order_by(col(Job.id).desc()).limit(limit)).all())
+
+
+def find_reusable(session: Session, design_id: int | None, kind: str, dedupe_key: str) -> Job | None:
+    """The newest job of ``kind`` for the same inputs that is queued, running or succeeded
+    (a failed or cancelled one is not reused: asking again runs it again)."""
+    q = select(Job).where(Job.kind == kind, Job.dedupe_key == dedupe_key,
+                          col(Job.status).in_((QUEUED, RUNNING, SUCCEEDED)))
+    q = q.where(col(Job.design_id).is_(None) if design_id is None else Job.design_id == design_id)
+    return session.exec(q.order_by(col(Job.id).desc()).limit(1)).first()
 
 
 def active_job(session: Session, design_id: int, kind: str | None = None) -> Job | None:
@@ -229,7 +241,7 @@ def touch(session: Session, job_id: int, worker: str, *, progress: float | None 
 
 
 def succeed(session: Session, job_id: int, worker: str, *, result_plan_id: int | None = None,
-            message: str = "Done", now: datetime | None = None) -> bool:
+            result: dict[str, Any] | None = None, message: str = "Done", now: datetime | None = None) -> bool:
     """Mark ``worker``'s run succeeded — **without committing**, so the caller commits the
     result (e.g. the saved plan) and the job together, or rolls both back.
 
@@ -238,7 +250,7 @@ def succeed(session: Session, job_id: int, worker: str, *, result_plan_id: int |
     result = session.execute(
         update(Job).where(*_owned(job_id, worker), col(Job.cancel_requested).is_(False))
         .values(status=SUCCEEDED, progress=1.0, message=_msg(message), result_plan_id=result_plan_id,
-                finished_at=now or utcnow(), heartbeat_at=now or utcnow())
+                result=result, finished_at=now or utcnow(), heartbeat_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
