@@ -186,7 +186,7 @@ def api_principal(request: Request, session: DbSession) -> acc.Principal:
     """The API caller: a key (``Authorization: Bearer``) or a signed-in browser; else 401."""
     secret = _bearer(request)
     if secret is not None:
-        key = acc.lookup_api_key(session, secret)
+        key = request.app.state.api_keys.lookup(session, secret)
         if key is None:
             raise HTTPException(401, "The API key is unknown or revoked.",
                                 headers={"WWW-Authenticate": 'Bearer realm="archplan", error="invalid_token"'})

@@ -26,6 +26,7 @@ from app.jobs.runner import JobRunner
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.services import accounts as acc
+from app.services.plans import RepresentationCache
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web.auth_pages import router as auth_pages_router
 from app.web.catalog import router as catalog_pages_router
@@ -53,6 +54,69 @@ SECURITY_HEADERS = {
 
 def _wants_problem(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+class RequestContextMiddleware:
+    """The outermost layer of every HTTP request (a plain ASGI middleware: no extra task or
+    stream per request, unlike ``@app.middleware``):
+
+    * a request id (``X-Request-ID`` from the caller, or a new one) on the response and in
+      the log line ``GET /path 200 3.2ms request_id=…`` written when the response ends;
+    * the security headers on every response (a route's own value wins);
+    * a browser without a session gets a CSRF cookie for the forms it may post (sign-in);
+      routes find its value in ``request.state.new_csrf_cookie``;
+    * an exception escaping the app becomes a logged 500 (a problem document on the API, the
+      error page elsewhere) when no response has started yet.
+    """
+
+    def __init__(self, app, *, secure_cookies: bool) -> None:
+        self.app = app
+        self.secure_cookies = secure_cookies
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from starlette.datastructures import MutableHeaders
+
+        request = Request(scope)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        start = time.perf_counter()
+        new_cookie = None
+        if not _wants_problem(request) and SESSION_COOKIE not in request.cookies and CSRF_COOKIE not in request.cookies:
+            new_cookie = request.state.new_csrf_cookie = new_csrf_cookie()
+        status = 500
+        started = False
+
+        async def send_with_context(message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+                if new_cookie is not None:
+                    cookie = Response()
+                    cookie.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax", path="/",
+                                      secure=self.secure_cookies)
+                    headers.append("set-cookie", cookie.headers["set-cookie"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_context)
+        except Exception:
+            log.exception("unhandled error %s %s request_id=%s", request.method, request.url.path, request_id)
+            if started:
+                raise
+            await _error_response(request, 500, "An internal error occurred; it has been logged.")(
+                scope, receive, send_with_context)
+        finally:
+            if request.url.path != "/healthz":
+                log.info("%s %s %s %.1fms request_id=%s", request.method, request.url.path, status,
+                         (time.perf_counter() - start) * 1000, request_id)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,35 +150,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Representations that never change (stored plans' JSON), kept by this app for its database.
+    app.state.representations = RepresentationCache()
+    # Valid API keys, kept a few seconds (settings.api_key_cache_s) so polling clients cost no lookup.
+    app.state.api_keys = acc.ApiKeyCache(settings.api_key_cache_s)
     # Inside request_context (added later = further out), so its answers get the headers too.
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes,
                        per_minute=settings.rate_limit_per_minute)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        start = time.perf_counter()
-        # A browser without a session gets a CSRF cookie for the forms it may post (sign-in).
-        new_cookie = None
-        if (not _wants_problem(request) and SESSION_COOKIE not in request.cookies
-                and CSRF_COOKIE not in request.cookies):
-            new_cookie = request.state.new_csrf_cookie = new_csrf_cookie()
-        try:
-            response: Response = await call_next(request)
-        except Exception:
-            log.exception("unhandled error %s %s request_id=%s", request.method, request.url.path, request_id)
-            response = _error_response(request, 500, "An internal error occurred; it has been logged.")
-        elapsed_ms = (time.perf_counter() - start) * 1000
-        response.headers["X-Request-ID"] = request_id
-        if new_cookie is not None:
-            response.set_cookie(CSRF_COOKIE, new_cookie, httponly=True, samesite="lax", path="/",
-                                secure=settings.environment == "production")
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if request.url.path not in ("/healthz",):
-            log.info('%s %s %s %.1fms request_id=%s', request.method, request.url.path,
-                     response.status_code, elapsed_ms, request_id)
-        return response
+    app.add_middleware(RequestContextMiddleware, secure_cookies=settings.environment == "production")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         600, ge=1, description="API requests per minute per key (and per client IP without a key).",
     )
     sign_in_attempts_per_minute: int = Field(10, ge=1, description="Sign-in attempts per minute per client IP.")
+    api_key_cache_s: float = Field(
+        5.0, ge=0, le=300,
+        description=("Seconds a process keeps a valid API key after looking it up (0: look up every request). "
+                     "A key revoked on another replica stops working there within this time."),
+    )
     job_workers: int = Field(
         1, ge=0, le=32,
         description="Threads of the job runner embedded in the app (0: no embedded runner).",
@@ -65,6 +70,11 @@ class Settings(BaseSettings):
         "process",
         description=("Where a job's solve runs: a child process per solve, which a cancel or the time limit "
                      "stops at once (`process`), or the runner's own thread (`thread`)."),
+    )
+    job_nice: int = Field(
+        10, ge=0, le=19,
+        description=("CPU priority of solve processes (Unix nice, 0-19): the web app answers first when "
+                     "solves and requests compete for the same cores. 0 runs solves at the app's priority."),
     )
 
     @model_validator(mode="after")

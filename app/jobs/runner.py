@@ -243,9 +243,12 @@ def warm_up() -> None:
     forkserver.ensure_running()
 
 
-def _child_main(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+def _child_main(conn: Connection, fn: Callable[..., Any], args: tuple[Any, ...], nice: int = 0) -> None:
     """Body of a job's child process: run ``fn``, send its progress and its outcome."""
     os.setpgid(0, 0)  # its own process group: killing it also stops a solver it started
+    if nice:
+        # Lower priority (inherited by a solver it starts): requests are answered before solves.
+        os.nice(nice)
     conn.send(("started", os.getpid()))
 
     def progress(fraction: float, message: str) -> None:
@@ -455,7 +458,8 @@ class JobRunner:
                        step_limit_s: float) -> Any:
         mp = _mp_context()
         receiver, sender = mp.Pipe(duplex=False)
-        proc = mp.Process(target=_child_main, args=(sender, fn, args), name=f"archplan-job-{ctx.job_id}",
+        proc = mp.Process(target=_child_main, args=(sender, fn, args, self.settings.job_nice),
+                          name=f"archplan-job-{ctx.job_id}",
                           daemon=True)
         proc.start()
         sender.close()

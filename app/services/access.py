@@ -8,13 +8,16 @@ exist), with too small a role :class:`~app.services.accounts.Forbidden`.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import NamedTuple
+
 from sqlmodel import Session, select
 
 from app.models import Design, Job, Workspace
 from app.models import Plan as PlanRow
 from app.services.accounts import NotFound, Principal, require_role
 
-__all__ = ["design_for", "job_for", "plan_for", "workspace_for"]
+__all__ = ["PlanRef", "design_for", "job_for", "plan_for", "plan_ref_for", "workspace_for"]
 
 
 def workspace_for(session: Session, principal: Principal, ref: int | str, need: str = "viewer") -> tuple[Workspace, str]:
@@ -50,6 +53,30 @@ def plan_for(session: Session, principal: Principal, plan_id: int, need: str = "
     except NotFound:
         raise NotFound("No such plan.") from None
     return row, design
+
+
+class PlanRef(NamedTuple):
+    """Where a plan belongs, without its stored JSON."""
+
+    plan_id: int
+    design_id: int
+    workspace_id: int
+    created_at: datetime  # with the id, names one stored plan (SQLite may reuse a deleted row's id)
+
+
+def plan_ref_for(session: Session, principal: Principal, plan_id: int, need: str = "viewer") -> PlanRef:
+    """The plan's design and workspace in one indexed query that reads none of the stored
+    JSON (plan, spec), for readers that already hold the plan's representation."""
+    found = session.exec(select(PlanRow.id, PlanRow.design_id, Design.workspace_id, PlanRow.created_at)
+                         .join(Design, Design.id == PlanRow.design_id).where(PlanRow.id == plan_id)).first()
+    if found is None:
+        raise NotFound("No such plan.")
+    ref = PlanRef(*found)
+    try:
+        require_role(session, principal, ref.workspace_id, need)
+    except NotFound:
+        raise NotFound("No such plan.") from None
+    return ref
 
 
 def job_for(session: Session, principal: Principal, job_id: int, need: str = "viewer",

@@ -21,14 +21,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from app.models import (
@@ -68,6 +72,7 @@ __all__ = [
     "remove_member",
     "require_role",
     "revoke_api_key",
+    "ApiKeyCache",
     "role_at_least",
     "session_for_token",
     "set_current_workspace",
@@ -87,6 +92,20 @@ MAX_PASSWORD_CHARS = 1024
 _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,63}$")
 _SCRYPT_R, _SCRYPT_P = 8, 3
 _TOUCH_EVERY = timedelta(minutes=1)  # last-seen / last-used writes at most this often
+log = logging.getLogger("archplan.accounts")
+
+
+def _touch(session: Session, statement: Any, what: str) -> bool:
+    """A last-seen / last-used write, best effort: a database that refuses writes (read-only,
+    full, locked) must not turn a read into an error. True when it was written."""
+    try:
+        session.execute(statement.execution_options(synchronize_session=False))
+        session.commit()
+        return True
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.warning("could not record the %s (%s); carrying on", what, exc.__class__.__name__)
+        return False
 
 
 class AccountError(ValueError):
@@ -255,11 +274,10 @@ def session_for_token(session: Session, token: str | None) -> tuple[AuthSession,
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
         return None
-    if now - _aware(row.last_seen_at) > _TOUCH_EVERY:
-        row.last_seen_at = now
-        session.add(row)
-        session.commit()
-        session.refresh(row)
+    if now - _aware(row.last_seen_at) > _TOUCH_EVERY and \
+            _touch(session, update(AuthSession).where(col(AuthSession.id) == row.id).values(last_seen_at=now),
+                   "session's last use"):
+        set_committed_value(row, "last_seen_at", now)
     return row, user
 
 
@@ -481,12 +499,57 @@ def lookup_api_key(session: Session, secret: str | None) -> ApiKey | None:
     if key is None or key.revoked_at is not None:
         return None
     now = utcnow()
-    if key.last_used_at is None or now - _aware(key.last_used_at) > _TOUCH_EVERY:
-        key.last_used_at = now
-        session.add(key)
-        session.commit()
-        session.refresh(key)
+    if (key.last_used_at is None or now - _aware(key.last_used_at) > _TOUCH_EVERY) and \
+            _touch(session, update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now),
+                   "API key's last use"):
+        set_committed_value(key, "last_used_at", now)
     return key
+
+
+class ApiKeyCache:
+    """Live API keys by the hash of their secret, kept ``ttl_s`` seconds per process, so a
+    client polling many times a second costs one key lookup per ``ttl_s`` instead of one per
+    request. Unknown and revoked keys are never kept (each such request asks the database).
+
+    A key revoked through this process is forgotten at once (:meth:`forget`); another
+    process (replica) stops accepting it within ``ttl_s`` seconds. ``ttl_s`` 0 turns it off.
+    """
+
+    def __init__(self, ttl_s: float, max_items: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_items = max_items
+        self._items: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, session: Session, secret: str | None) -> ApiKey | None:
+        """As :func:`lookup_api_key`; the key returned is a detached copy when kept."""
+        if self.ttl_s <= 0 or not secret or not secret.startswith(API_KEY_PREFIX) or len(secret) > 200:
+            return lookup_api_key(session, secret)
+        digest = _token_hash(secret)
+        now = time.monotonic()
+        with self._lock:
+            found = self._items.get(digest)
+        if found is not None and found[0] > now:
+            return found[1]
+        key = lookup_api_key(session, secret)
+        if key is None:
+            with self._lock:
+                self._items.pop(digest, None)
+            return None
+        # Loaded and detached (getattr loads what a commit expired): safe to share between requests.
+        copy = ApiKey(**{name: getattr(key, name) for name in ApiKey.model_fields})
+        with self._lock:
+            if len(self._items) >= self.max_items:
+                self._items = {h: v for h, v in self._items.items() if v[0] > now}
+                if len(self._items) >= self.max_items:
+                    self._items.clear()
+            self._items[digest] = (now + self.ttl_s, copy)
+        return copy
+
+    def forget(self, key_id: int) -> None:
+        """Stop accepting a key from this cache at once (it was revoked)."""
+        with self._lock:
+            self._items = {h: v for h, v in self._items.items() if v[1].id != key_id}
 
 
 def list_api_keys(session: Session, workspace_id: int) -> list[ApiKey]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,7 @@ __all__ = [
     "BundleFile",
     "ExportRefused",
     "PlanUnreadable",
+    "RepresentationCache",
     "available_bundles",
     "csv_safe",
     "export_bundle",
@@ -69,6 +73,48 @@ class ExportRefused(ValueError):
 def strong_etag(data: bytes) -> str:
     """A strong entity tag of a representation's bytes."""
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+class RepresentationCache:
+    """The bytes and entity tag of representations that never change (a stored plan's JSON),
+    kept per process, least recently used first out once ``max_bytes`` is exceeded.
+
+    Only what is the same for every reader may go in: access is still checked on every
+    request, before the cache is asked.
+    """
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> tuple[bytes, str]:
+        """``(data, etag)`` for ``key``; ``make()`` builds the bytes when they are not kept."""
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return found
+            self.misses += 1
+        data = make()  # outside the lock: two first readers may both build it, the same bytes
+        entry = (data, strong_etag(data))
+        if len(data) <= self.max_bytes:
+            with self._lock:
+                if key not in self._items:
+                    self._items[key] = entry
+                    self._bytes += len(data)
+                while self._bytes > self.max_bytes:
+                    _old, (old_data, _tag) = self._items.popitem(last=False)
+                    self._bytes -= len(old_data)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
 
 
 def plan_model(row: PlanRow) -> Plan:

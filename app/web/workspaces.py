@@ -216,6 +216,7 @@ def revoke_key(request: Request, session: DbSession, web: PageUser, slug: str, k
     ws, _role = _workspace(session, web, slug, "admin")
     was_live = _key(session, ws, key_id).revoked_at is None
     key = acc.revoke_api_key(session, ws.id, key_id)
+    request.app.state.api_keys.forget(key.id)  # other processes: within settings.api_key_cache_s
     if was_live:
         audit(session, request, web, "key.revoke", workspace_id=ws.id, target=f"key:{key.id}",
               detail={"name": key.name, "prefix": key.prefix})

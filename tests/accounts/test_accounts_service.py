@@ -153,3 +153,41 @@ def test_audit_log_lists_a_workspace_newest_first(session) -> None:
     more = acc.list_audit(session, ws.id, limit=3, before_id=events[-1].id)
     assert [e.target for e in more] == ["design:1", "design:0"]
     assert session.exec(select(Workspace)).all()
+
+
+def test_api_key_cache_keeps_live_keys_for_its_time_only(session, monkeypatch) -> None:
+    ana = user(session)
+    ws = acc.create_workspace(session, "Team", ana)
+    secret, key = acc.create_api_key(session, ws.id, "poller", ["read"], created_by=ana.id)
+    other_secret, other = acc.create_api_key(session, ws.id, "other", ["read"], created_by=ana.id)
+    clock = [1000.0]
+    monkeypatch.setattr(acc.time, "monotonic", lambda: clock[0])
+    queries: list[str] = []
+    cache = acc.ApiKeyCache(ttl_s=5)
+    real_lookup = acc.lookup_api_key
+    monkeypatch.setattr(acc, "lookup_api_key", lambda s, sec: queries.append(sec) or real_lookup(s, sec))
+
+    first = cache.lookup(session, secret)
+    assert first.id == key.id and first.workspace_id == ws.id and first.scopes == "read"
+    assert first not in session  # a detached copy, shared by requests
+    assert cache.lookup(session, secret) is first and queries == [secret]  # kept: no second lookup
+    assert cache.lookup(session, "ap_unknown") is None and cache.lookup(session, "ap_unknown") is None
+    assert queries.count("ap_unknown") == 2  # unknown keys are never kept
+
+    acc.revoke_api_key(session, ws.id, key.id)  # revoked elsewhere: still accepted until its time is up
+    clock[0] += 4.9
+    assert cache.lookup(session, secret) is first
+    clock[0] += 0.2
+    assert cache.lookup(session, secret) is None  # looked up again: revoked
+
+    assert cache.lookup(session, other_secret).id == other.id
+    cache.forget(other.id)  # revoked through this process: forgotten at once
+    acc.revoke_api_key(session, ws.id, other.id)
+    assert cache.lookup(session, other_secret) is None
+
+    off = acc.ApiKeyCache(ttl_s=0)
+    _, third = acc.create_api_key(session, ws.id, "third", ["read"])
+    n = len(queries)
+    off.lookup(session, "ap_x")
+    off.lookup(session, "ap_x")
+    assert len(queries) == n + 2

@@ -37,3 +37,10 @@ def raise_job_error(*, progress: Progress) -> None:
 def die(*, progress: Progress) -> None:
     progress(0.5, "about to die")
     os._exit(9)  # as the kernel's out-of-memory killer would end it
+
+
+def report_priority(*, progress: Progress) -> dict:
+    """The child's own nice value, and that of a program it starts (as a solver binary)."""
+    solver = subprocess.run(["sh", "-c", "cat /proc/$$/stat"], capture_output=True, text=True, check=True)
+    fields = solver.stdout[solver.stdout.rindex(")") + 2:].split()
+    return {"child": os.nice(0), "solver": int(fields[16])}  # field 19 of /proc/PID/stat: nice

@@ -95,6 +95,18 @@ def test_progress_and_result_come_back_from_the_child(engine: Engine, runner: Jo
     assert (row.progress, row.message) == (1.0, "step 3")  # the child's last report, recorded by the parent
 
 
+def test_solves_run_at_a_lower_cpu_priority(engine: Engine, runner: JobRunner) -> None:
+    """The child (and a solver it starts) runs ``job_nice`` steps below the app, so requests are
+    answered first when both want the same cores."""
+    results: list[dict] = []
+    runner.handlers["priority"] = lambda ctx: results.append(ctx.call(child_work.report_priority, step_limit_s=LONG_S))
+    assert runner.settings.job_nice == 10  # the default
+    job_id = _enqueue(engine, "priority")
+    assert runner.run_one() == job_id
+    own = os.nice(0)
+    assert results == [{"child": min(19, own + 10), "solver": min(19, own + 10)}]
+
+
 def test_cancel_kills_the_child_and_its_solver(engine: Engine, runner: JobRunner) -> None:
     runner.handlers["sleep"] = lambda ctx: ctx.call(child_work.sleep_with_a_solver, LONG_S, step_limit_s=LONG_S)
     job_id = _enqueue(engine, "sleep")

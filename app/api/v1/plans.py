@@ -28,7 +28,7 @@ from app.api.v1.jobs import plan_url
 from app.api.v1.workspaces import utc
 from app.planner.plan import ScheduleLine, UsageLine, Utilization
 from app.services import plans as plans_svc
-from app.services.access import plan_for
+from app.services.access import plan_for, plan_ref_for
 
 router = APIRouter(tags=["plans"])
 
@@ -278,10 +278,16 @@ _ETAG_HEADER = {"ETag": {"description": "Strong entity tag of this representatio
 @router.get("/plans/{plan_id}", response_model=PlanOut, summary="A plan: figures, monthly series, purchases",
             responses={**problems(304, 404, 409, _409="The plan was stored in a format this version cannot read."),
                        200: {"headers": _ETAG_HEADER}})
-def get_plan(session: Db, principal: Caller, plan_id: PlanId, if_none_match: IfNoneMatch = None):
-    row, design = plan_for(session, principal, plan_id)
-    data = json_bytes(plan_out(session, row, design))
-    return tagged(data, "application/json", plans_svc.strong_etag(data), if_none_match)
+def get_plan(request: Request, session: Db, principal: Caller, plan_id: PlanId, if_none_match: IfNoneMatch = None):
+    ref = plan_ref_for(session, principal, plan_id)  # access, without reading the stored JSON
+
+    def make() -> bytes:
+        row, design = plan_for(session, principal, ref.plan_id)
+        return json_bytes(plan_out(session, row, design))
+
+    # A stored plan never changes: the app builds its JSON once (app.state.representations).
+    data, etag = request.app.state.representations.get_or_make(("plan", ref.plan_id, ref.created_at), make)
+    return tagged(data, "application/json", etag, if_none_match)
 
 
 @router.get("/plans/{plan_id}/schedule", response_model=ScheduleOut,
