@@ -32,6 +32,7 @@ from urllib.parse import quote
 from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
+from app.db import release_connection
 from app.models import AuthSession, User, Workspace
 from app.problems import PROBLEM_MEDIA_TYPE
 from app.services import accounts as acc
@@ -161,6 +162,7 @@ def current_web_user(request: Request, session: DbSession) -> WebUser:
         acc.set_current_workspace(session, auth, current[0].id)
     web = WebUser(user=user, auth=auth, workspaces=workspaces, workspace=current[0], role=current[1])
     request.state.web_user = web
+    release_connection(session)  # the page takes a connection again when it queries
     return web
 
 
@@ -190,6 +192,7 @@ def api_principal(request: Request, session: DbSession) -> acc.Principal:
         if key is None:
             raise HTTPException(401, "The API key is unknown or revoked.",
                                 headers={"WWW-Authenticate": 'Bearer realm="archplan", error="invalid_token"'})
+        release_connection(session)  # the route takes a connection again when it queries
         return acc.Principal(key=key)
     found = acc.session_for_token(session, request.cookies.get(SESSION_COOKIE))
     if found is None:
@@ -200,6 +203,7 @@ def api_principal(request: Request, session: DbSession) -> acc.Principal:
         expected = expected_csrf(request)
         if not sent or not expected or not hmac.compare_digest(sent, expected):
             raise HTTPException(403, f"Requests signed in through the browser must send the {CSRF_HEADER} header.")
+    release_connection(session)
     return acc.Principal(user=found[1])
 
 

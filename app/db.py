@@ -10,6 +10,7 @@ from typing import Literal
 
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
@@ -37,6 +38,26 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def release_connection(session: Session) -> None:
+    """End ``session``'s transaction and give its connection back to the pool, keeping every
+    row it loaded usable (nothing is expired).
+
+    The sign-in dependencies call this once they know the caller: the route then takes a
+    connection again only if it queries, and a route that opens a session of its own never
+    holds two connections at once. (Requests that each hold one connection while waiting for
+    a second can take every pooled connection and wait for each other until the pool's
+    timeout.)
+    """
+    for obj in list(session):
+        if sa_inspect(obj).expired_attributes:
+            session.refresh(obj)
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def get_engine(url: str | None = None) -> Engine:
