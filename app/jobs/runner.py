@@ -150,18 +150,18 @@ def solve_plan(spec: Any, snapshot: Any, settings: Any, *, progress: Callable[[f
         raise JobError(f"These requirements cannot be planned with the price catalog: {detail}") from None
 
 
-def run_plan_job(ctx: JobContext) -> None:
-    """Solve the design's spec captured in the payload and store the plan (kind ``plan``)."""
-    # Imported here: the planner (PuLP, HiGHS) loads only when a job runs.
+def design_inputs(ctx: JobContext, doing: str) -> tuple[Any, Any]:
+    """The spec captured in a design job's payload, validated, and the design's planning
+    snapshot (current prices with its workspace's custom prices); :class:`JobError` when the
+    spec no longer validates or the design was deleted. ``doing``: "planning", "analysing"…"""
     from app.requirements.spec import WorkloadSpec, issues_from_validation_error
     from app.services import designs as design_svc
 
-    payload = ctx.payload
     try:
-        spec = WorkloadSpec.model_validate(payload.get("spec") or {})
+        spec = WorkloadSpec.model_validate(ctx.payload.get("spec") or {})
     except ValidationError as exc:
         issues = issues_from_validation_error(exc)
-        raise JobError("The requirements are not valid; fix them and save before planning: "
+        raise JobError(f"The requirements are not valid; fix them and save before {doing}: "
                        + "; ".join(str(i) for i in issues[:5])) from None
     ctx.progress(0.0, "Loading the price catalog")
     with Session(ctx.engine) as session:
@@ -169,7 +169,17 @@ def run_plan_job(ctx: JobContext) -> None:
         if design is None:
             raise JobError("The design was deleted.")
         snapshot = design_svc.planning_snapshot(session, design.workspace_id)
-        session.commit()  # no transaction stays open during the solve
+        session.commit()  # no transaction stays open during the solves
+    return spec, snapshot
+
+
+def run_plan_job(ctx: JobContext) -> None:
+    """Solve the design's spec captured in the payload and store the plan (kind ``plan``)."""
+    # Imported here: the planner (PuLP, HiGHS) loads only when a job runs.
+    from app.services import designs as design_svc
+
+    payload = ctx.payload
+    spec, snapshot = design_inputs(ctx, "planning")
     time_limit_s = float(payload.get("time_limit_s") or ctx.settings.solver_time_limit_s)
     settings = design_svc.planner_settings(payload.get("solver") or ctx.settings.solver, time_limit_s)
     # One step is building the model or one solve (each bounded by the solver's time limit).

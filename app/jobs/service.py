@@ -75,6 +75,7 @@ __all__ = [
     "list_jobs",
     "mark_cancelled",
     "new_worker_token",
+    "progress_of",
     "queue_position",
     "release",
     "request_cancel",
@@ -153,6 +154,26 @@ def active_job(session: Session, design_id: int, kind: str | None = None) -> Job
     if kind is not None:
         q = q.where(Job.kind == kind)
     return session.exec(q.order_by(col(Job.id).desc()).limit(1)).first()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How a job's progress reads to people: active or not, queue position, percent, message."""
+
+    active: bool
+    position: int
+    percent: int
+    message: str
+
+
+def progress_of(session: Session, job: Job) -> Progress:
+    """The job's progress as pages show it (the queue position is counted for queued jobs)."""
+    position = queue_position(session, job) if job.status == QUEUED else 0
+    percent = round(max(0.0, min(1.0, job.progress or 0.0)) * 100)
+    message = job.message or ("Waiting for a worker" if job.status == QUEUED else "")
+    if job.status == QUEUED and position:
+        message += f" ({position} job{'s' if position != 1 else ''} ahead)"
+    return Progress(active=job.status in ACTIVE, position=position, percent=percent, message=message)
 
 
 def queue_position(session: Session, job: Job) -> int:

@@ -1,7 +1,9 @@
 """Quick cost estimates and what-if re-solves for the wizard and the trade-offs page.
 
 No FastAPI here: plain functions of a :class:`WorkloadSpec`, a price :class:`Snapshot` and
-:class:`PlannerSettings`; the web handlers call them in worker threads.
+:class:`PlannerSettings`. The wizard's live estimate runs in a web worker thread; the
+what-if re-solves run as jobs (:mod:`app.jobs.analysis`, requested through
+:mod:`app.services.analyses`).
 
 Live estimate (:func:`quick_estimate`)
 ======================================
@@ -29,8 +31,8 @@ What-if (:class:`Adjustments`, :func:`deadline_curve`)
 Demand scale, GPU utilization, price multipliers per purchase option type, the spot
 interruption overhead and a per-region GPU cap, all applied to one copy of the planner's
 problem (:func:`adjusted_problem`); :func:`deadline_curve` re-solves it for up to
-:data:`MAX_CURVE_POINTS` deadline factors, each solve with a time limit and the whole curve
-within a time budget.
+:data:`MAX_CURVE_POINTS` deadline factors, each solve with a time limit (and the whole curve
+within an optional time budget), reporting progress before each point.
 
 * **Demand scale** multiplies every class's energy demand (reference-GPU-hours) and peak.
 * **Utilization** ``u`` (0.1–1) is the share of paid GPU time that does useful work
@@ -53,7 +55,7 @@ import math
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +94,9 @@ LP_TIME_LIMIT_S = 1.5
 #: Points on a cost-versus-deadline curve.
 MAX_CURVE_POINTS = 6
 OPTION_KINDS = ("on_demand", "spot", "reserved", "private")
+
+#: ``progress(fraction, message)``: what a long computation reports between its steps.
+Progress = Callable[[float, str], None]
 
 _lp_slots = threading.BoundedSemaphore(2)  # concurrent LP estimates; more wait, then skip
 _cache_lock = threading.Lock()
@@ -457,21 +462,25 @@ def _peak(built: BuiltProblem) -> float:
 
 def deadline_curve(
     spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings, adj: Adjustments | None = None,
-    factors: Sequence[float] = DEADLINE_FACTORS, *, time_limit_s: float = 5.0, budget_s: float = 40.0,
+    factors: Sequence[float] = DEADLINE_FACTORS, *, time_limit_s: float = 5.0, budget_s: float | None = 40.0,
+    progress: Progress | None = None,
 ) -> list[CurvePoint]:
     """Re-plan ``spec`` (with ``adj``) for each deadline factor (at most :data:`MAX_CURVE_POINTS`).
 
     Each solve stops after ``time_limit_s`` (its best plan so far is then reported as
-    ``feasible``); points not reached within ``budget_s`` in total are ``skipped``.
+    ``feasible``); points not reached within ``budget_s`` in total (None: no budget) are
+    ``skipped``. ``progress(fraction, message)`` is called before each point.
     """
     adj = adj or Adjustments()
     factors = sorted(set(factors))[:MAX_CURVE_POINTS]
     t0 = time.perf_counter()
     points = []
-    for f in factors:
+    for i, f in enumerate(factors):
+        if progress is not None:
+            progress(i / len(factors), f"Point {i + 1} of {len(factors)}: deadline ×{f:g}")
         s = with_deadline_factor(spec, f)
         deadlines = {r.name: r.deadline_days for r in s.performance.training}
-        if time.perf_counter() - t0 > budget_s:
+        if budget_s is not None and time.perf_counter() - t0 > budget_s:
             points.append(CurvePoint(factor=f, deadline_days=deadlines, status="skipped",
                                      explanation=[f"Not computed: the {budget_s:g} s time budget was used up."]))
             continue
@@ -504,8 +513,19 @@ def deadline_curve(
 
 
 def scenario_sensitivity(spec: WorkloadSpec, snapshot: Snapshot, settings: PlannerSettings,
-                         adj: Adjustments | None = None) -> Sensitivity:
+                         adj: Adjustments | None = None, *, progress: Progress | None = None) -> Sensitivity:
     """The planner's ±20 % scenarios (:func:`app.planner.analysis.sensitivity`) with the
     adjusted settings (spot overhead, region cap). Demand, utilization and price adjustments
-    are not part of the settings, so the scenarios vary the requirements' own figures."""
-    return sensitivity(spec, snapshot, adjusted_settings(settings, adj or Adjustments()))
+    are not part of the settings, so the scenarios vary the requirements' own figures.
+
+    ``progress(fraction, message)`` is called before the base case and after each solve.
+    """
+    counted = None
+    if progress is not None:
+        report = progress
+
+        def counted(done: int, total: int) -> None:
+            report(done / total, f"Solved {done} of {total} scenarios (the base case first)")
+
+        report(0.0, "Building the problem and solving the base case")
+    return sensitivity(spec, snapshot, adjusted_settings(settings, adj or Adjustments()), progress=counted)

@@ -416,12 +416,8 @@ JOB_POLL = "every 1s"
 
 def _job_view(session: Session, design: Design, job: Job, can_edit: bool = True) -> dict[str, Any]:
     """What the job panel shows; ``seen`` changes whenever the panel would look different."""
-    active = job.status in jobs_svc.ACTIVE
-    position = jobs_svc.queue_position(session, job) if job.status == jobs_svc.QUEUED else 0
-    percent = round(max(0.0, min(1.0, job.progress or 0.0)) * 100)
-    message = job.message or ("Waiting for a worker" if job.status == jobs_svc.QUEUED else "")
-    if job.status == jobs_svc.QUEUED and position:
-        message += f" ({position} job{'s' if position != 1 else ''} ahead)"
+    shown = jobs_svc.progress_of(session, job)
+    active, position, percent, message = shown.active, shown.position, shown.percent, shown.message
     base = f"/designs/{design.id}/jobs/{job.id}"
     state = f"{job.status}|{percent}|{message}|{job.cancel_requested}|{job.result_plan_id}"
     return {
@@ -485,6 +481,8 @@ def job_page(request: Request, session: SessionDep, web: PageUser, design_id: st
     design, job = _job(session, web, design_id, job_id)
     if design is None or job is None:
         return _not_found(request, "job" if design is not None else "design")
+    if job.kind != "plan":  # an analysis (e.g. after its cancel without JavaScript): shown on its page
+        return _see_other(f"/designs/{design.id}/tradeoffs")
     view = _job_view(session, design, job, _can_edit(web, design.workspace_id))
     if job.status == jobs_svc.SUCCEEDED and view["plan_url"]:
         return _see_other(view["plan_url"])

@@ -4,41 +4,59 @@
   price changes per purchase option type, spot interruption overhead, a GPU cap per
   region, deadline factors) and the results. With htmx the results load into the page
   (``…/tradeoffs/curve``) and the controls re-solve and redraw in place; without
-  JavaScript the form is a GET of this page, which then solves before it answers.
+  JavaScript the form is a GET of this page, which shows the analyses of the submitted
+  controls (and refreshes itself while they are computed).
   Demand, utilization and price changes apply together to one copy of the problem
   (:func:`app.services.estimate.adjusted_problem`): each point is a single re-solve.
 * ``GET /designs/{id}/tradeoffs/curve`` — the cost-versus-deadline fragment: each deadline
-  factor (at most six) re-solves the adjusted problem in a worker thread, with a time limit
-  per solve and for the whole curve.
+  factor (at most six) re-solves the adjusted problem, with a time limit per solve.
 * ``GET /designs/{id}/tradeoffs/sensitivity`` — the planner's ±20 % scenarios with the
   adjusted settings.
 
-Everything is read-only (nothing is stored), so GET is the right verb and a result can be
-bookmarked. At most :data:`MAX_CONCURRENT` what-if computations run at a time.
+Analyses are jobs
+=================
+Each analysis is a durable job (:mod:`app.services.analyses`, run by the job runner:
+:mod:`app.jobs.analysis`) found by the hash of its inputs: the same controls find the same
+job — queued, running or done — instead of solving again, so a repeated GET (a reload, a
+bookmark, another tab) costs nothing once the result exists. A fragment answers with
+
+* the result (the same templates and figures as ever) once the job succeeded;
+* while it is queued or running: a progress panel (message, queue position, progress bar
+  and — for editors — Cancel, which posts to the design's job-cancel route) that polls its
+  own URL with the job's id (``?job=…&seen=…``) every second, swapping itself for the next
+  state (204 while nothing changed);
+* a failed or cancelled job: what happened and "Try again" (a failed or cancelled job is
+  never reused, so asking again without the job's id runs it again).
+
+Without JavaScript the page does the same for the submitted controls and, while a job is
+pending, refreshes itself every two seconds (``<meta http-equiv="refresh">`` naming the
+jobs, so a job that fails meanwhile is shown, not silently asked for again).
+
+An analysis stores nothing but a cached computation, so everyone who can read the design
+may ask for one (GET, like the page); cancelling is a change and needs the editor role.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.auth import WebUser
-from app.catalog.schema import Snapshot
-from app.models import Design, Workspace
+from app.jobs import service as jobs_svc
+from app.models import Design, Job, Workspace
 from app.planner.analysis import DEADLINE_FACTORS
-from app.planner.demand import DemandError
 from app.planner.options import PlannerSettings
 from app.requirements.spec import SpecError, WorkloadSpec
-from app.services import access
+from app.services import access, analyses
 from app.services import accounts as acc
 from app.services import designs as svc
 from app.services import estimate as est_svc
@@ -49,12 +67,10 @@ from app.web.templating import templates
 router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 log = logging.getLogger("archplan.web.tradeoffs")
 
-MAX_CONCURRENT = 2
-SOLVE_TIME_LIMIT_S = 5.0
-CURVE_BUDGET_S = 40.0
-SENSITIVITY_TIME_LIMIT_S = 3.0
-WHAT_IF_GAP = 0.005
-_slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+JOB_POLL = "every 1s"
+#: The fragment URL's last segment, and the page's query parameter naming a pending job, per kind.
+SEGMENTS = {analyses.CURVE_JOB: "curve", analyses.SENSITIVITY_JOB: "sensitivity"}
+PAGE_JOB_PARAMS = {analyses.CURVE_JOB: "curve_job", analyses.SENSITIVITY_JOB: "sensitivity_job"}
 
 KIND_LABELS = {"on_demand": "On-demand", "spot": "Spot", "reserved": "Reserved", "private": "Own servers"}
 DEFAULT_SPOT_OVERHEAD_PCT = round(PlannerSettings().spot_interruption_overhead * 100, 4)
@@ -141,8 +157,9 @@ def parse_controls(params: dict[str, str]) -> Controls:
     factors = [_num(p) for p in parts]
     if not parts:
         c.errors["factors"] = "Enter at least one deadline factor, e.g. 0.5, 1, 2."
-    elif any(f is None or not 0.05 <= f <= 10 for f in factors):
-        c.errors["factors"] = "Each factor must be a number between 0.05 and 10 (1 = the deadlines as required)."
+    elif any(f is None or not analyses.MIN_FACTOR <= f <= analyses.MAX_FACTOR for f in factors):
+        c.errors["factors"] = (f"Each factor must be a number between {analyses.MIN_FACTOR:g} and "
+                               f"{analyses.MAX_FACTOR:g} (1 = the deadlines as required).")
     elif len(set(factors)) > est_svc.MAX_CURVE_POINTS:
         c.errors["factors"] = f"At most {est_svc.MAX_CURVE_POINTS} points: each one is a full re-plan."
     if not c.errors:
@@ -153,7 +170,7 @@ def parse_controls(params: dict[str, str]) -> Controls:
     return c
 
 
-# --------------------------------------------------------------------------- work
+# --------------------------------------------------------------------------- loading
 
 
 @dataclass
@@ -161,9 +178,10 @@ class Loaded:
     design: Design
     spec: WorkloadSpec | None
     spec_error: str | None
-    snapshot: Snapshot | None
+    snapshot_id: str | None
     latest_cost: float | None
     latest_plan_id: int | None
+    can_edit: bool
 
 
 def _load(request: Request, web: WebUser, design_id: str) -> Loaded | None:
@@ -180,36 +198,117 @@ def _load(request: Request, web: WebUser, design_id: str) -> Loaded | None:
             spec, error = svc.design_spec(design), None
         except SpecError as exc:
             spec, error = None, "; ".join(str(i) for i in exc.issues[:3])
-        snapshot = svc.planning_snapshot(session, ws.id) if spec is not None else None
+        snapshot_id = svc.planning_snapshot(session, ws.id).snapshot_id if spec is not None else None
         latest = svc.list_plans(session, design.id, limit=1)
         cost = latest[0].total_cost if latest and latest[0].status in ("optimal", "feasible") else None
         session.expunge(design)
         session.commit()
-    return Loaded(design=design, spec=spec, spec_error=error, snapshot=snapshot, latest_cost=cost,
-                  latest_plan_id=latest[0].id if latest else None)
+    return Loaded(design=design, spec=spec, spec_error=error, snapshot_id=snapshot_id, latest_cost=cost,
+                  latest_plan_id=latest[0].id if latest else None,
+                  can_edit=acc.role_at_least(web.role_in(design.workspace_id), "editor"))
 
 
-def _settings(request: Request, time_limit: float) -> PlannerSettings:
-    app_settings = request.app.state.settings
-    s = svc.planner_settings(app_settings.solver, min(app_settings.solver_time_limit_s, time_limit))
-    return s.model_copy(update={"gap": WHAT_IF_GAP})
+# --------------------------------------------------------------------------- analyses
 
 
-def _curve(request: Request, loaded: Loaded, controls: Controls) -> dict[str, Any]:
-    """Runs in a worker thread."""
-    assert loaded.spec is not None and loaded.snapshot is not None
-    has_runs = bool(loaded.spec.performance.training)
-    factors = controls.factors if has_runs else [1.0]
-    if not _slots.acquire(timeout=20):
-        return {"busy": True}
-    try:
-        points = est_svc.deadline_curve(loaded.spec, loaded.snapshot, _settings(request, SOLVE_TIME_LIMIT_S),
-                                        controls.adjustments, factors, time_limit_s=SOLVE_TIME_LIMIT_S,
-                                        budget_s=CURVE_BUDGET_S)
-    except DemandError as exc:
-        return {"error": str(exc)}
-    finally:
-        _slots.release()
+@dataclass
+class AnalysisView:
+    """One analysis as the page shows it: its job and, once it succeeded, the result."""
+
+    kind: str
+    job: Job
+    state: str  # done | pending | failed | cancelled
+    percent: int = 0
+    message: str = ""
+    position: int = 0
+    seen: str = ""
+    poll_url: str = ""
+    again_url: str = ""  # the fragment without the job: asks again
+    retry_url: str = ""  # the page (without JavaScript)
+    cancel_url: str = ""
+    can_cancel: bool = False
+    target: str = ""
+    poll: str = JOB_POLL
+    result: dict[str, Any] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
+
+    @property
+    def pending(self) -> bool:
+        return self.state == "pending"
+
+
+def _with_query(path: str, query: str, **extra: Any) -> str:
+    more = urlencode({k: v for k, v in extra.items() if v is not None})
+    joined = "&".join(q for q in (query, more) if q)
+    return f"{path}?{joined}" if joined else path
+
+
+def _analysis(request: Request, loaded: Loaded, controls: Controls, kind: str, job_ref: str | None) -> AnalysisView:
+    """Find (``job_ref``: the job being polled) or start the analysis of ``controls``; runs in a
+    worker thread."""
+    assert loaded.spec is not None and loaded.snapshot_id is not None
+    settings = request.app.state.settings
+    design = loaded.design
+    factors = controls.factors if kind == analyses.CURVE_JOB else None
+    payload = analyses.analysis_payload(kind, loaded.spec, controls.adjustments, factors, solver=settings.solver,
+                                        server_limit_s=settings.solver_time_limit_s,
+                                        snapshot_id=loaded.snapshot_id)
+    key = analyses.dedupe_key(payload, kind)
+    with Session(request.app.state.engine) as session:
+        job = None
+        if job_ref and job_ref.isdigit() and len(job_ref) < 12:
+            job = jobs_svc.get_job(session, int(job_ref), design_id=design.id)
+            if job is not None and (job.kind != kind or job.dedupe_key != key):
+                job = None  # another analysis (the controls or the spec changed): ask for this one
+        if job is None:
+            job = analyses.request_analysis(session, design, kind, loaded.spec, controls.adjustments, factors,
+                                            settings, snapshot_id=loaded.snapshot_id)
+            session.commit()
+            session.refresh(job)
+        view = _view(session, loaded, controls, kind, job)
+        session.expunge(job)
+    if job.status == jobs_svc.QUEUED:
+        runner = getattr(request.app.state, "job_runner", None)
+        if runner is not None:
+            runner.wake()
+    return view
+
+
+def _view(session: Session, loaded: Loaded, controls: Controls, kind: str, job: Job) -> AnalysisView:
+    design_id = loaded.design.id
+    fragment = f"/designs/{design_id}/tradeoffs/{SEGMENTS[kind]}"
+    page = _with_query(f"/designs/{design_id}/tradeoffs", controls.query,
+                       sensitivity="1" if kind == analyses.SENSITIVITY_JOB else None)
+    view = AnalysisView(kind=kind, job=job, state="pending", again_url=_with_query(fragment, controls.query),
+                        retry_url=page, cancel_url=f"/designs/{design_id}/jobs/{job.id}/cancel",
+                        can_cancel=loaded.can_edit, target=f"#{SEGMENTS[kind]}-results")
+    if job.status == jobs_svc.SUCCEEDED:
+        view.state = "done"
+        view.result = (_curve_result(loaded, job) if kind == analyses.CURVE_JOB else _sensitivity_result(job))
+    elif job.status == jobs_svc.FAILED:
+        view.state = "failed"
+    elif job.status == jobs_svc.CANCELLED:
+        view.state = "cancelled"
+    else:
+        view.position = jobs_svc.queue_position(session, job) if job.status == jobs_svc.QUEUED else 0
+        view.percent = round(max(0.0, min(1.0, job.progress or 0.0)) * 100)
+        message = job.message or "Waiting for a worker"
+        if view.position:
+            message += f" ({view.position} job{'s' if view.position != 1 else ''} ahead)"
+        view.message = message
+        state = f"{job.status}|{view.percent}|{message}|{job.cancel_requested}"
+        view.seen = hashlib.sha256(state.encode()).hexdigest()[:12]
+        view.poll_url = _with_query(fragment, controls.query, job=job.id, seen=view.seen)
+    return view
+
+
+def _curve_result(loaded: Loaded, job: Job) -> dict[str, Any]:
+    """What ``_curve.html`` shows, from the job's stored points."""
+    points = analyses.curve_points(job)
+    stored = job.result or {}
     base = next((p for p in points if p.factor == 1.0 and p.ok), None)
     chart = {
         "labels": [_factor_label(p) for p in points],
@@ -224,8 +323,11 @@ def _curve(request: Request, loaded: Loaded, controls: Controls) -> dict[str, An
         if base and p.ok and base.total_cost:
             change = (p.total_cost - base.total_cost) / base.total_cost * 100
         rows.append({"p": p, "label": _factor_label(p), "change": change})
-    return {"points": points, "rows": rows, "chart": chart, "base": base, "has_runs": has_runs,
-            "infeasible": [r for r in rows if not r["p"].ok]}
+    return {"points": points, "rows": rows, "chart": chart, "base": base,
+            "has_runs": bool(loaded.spec is not None and loaded.spec.performance.training),
+            "infeasible": [r for r in rows if not r["p"].ok],
+            "time_limit_s": stored.get("time_limit_s") or (job.payload or {}).get("time_limit_s"),
+            "gap": stored.get("gap", analyses.WHAT_IF_GAP)}
 
 
 def _factor_label(p: est_svc.CurvePoint) -> str:
@@ -237,18 +339,9 @@ def _factor_label(p: est_svc.CurvePoint) -> str:
     return f"×{p.factor:g} · {days} d"
 
 
-def _sensitivity(request: Request, loaded: Loaded, controls: Controls) -> dict[str, Any]:
-    """Runs in a worker thread."""
-    assert loaded.spec is not None and loaded.snapshot is not None
-    if not _slots.acquire(timeout=20):
-        return {"busy": True}
-    try:
-        result = est_svc.scenario_sensitivity(loaded.spec, loaded.snapshot,
-                                              _settings(request, SENSITIVITY_TIME_LIMIT_S), controls.adjustments)
-    except DemandError as exc:
-        return {"error": str(exc)}
-    finally:
-        _slots.release()
+def _sensitivity_result(job: Job) -> dict[str, Any]:
+    """What ``_sensitivity.html`` shows, from the job's stored scenarios."""
+    result = analyses.sensitivity_result(job)
     largest = max((abs(s.change_pct) for s in result.scenarios if s.change_pct is not None), default=0.0)
     return {"sens": result, "largest": largest or 1.0}
 
@@ -258,7 +351,7 @@ def _sensitivity(request: Request, loaded: Loaded, controls: Controls) -> dict[s
 
 def _ctx(request: Request, **extra: Any) -> dict[str, Any]:
     return {"active": "designs", **HELPERS, "kind_labels": KIND_LABELS, "request": request,
-            "max_points": est_svc.MAX_CURVE_POINTS, "labels": LABELS, "solve_limit": SOLVE_TIME_LIMIT_S, "gap": WHAT_IF_GAP, **extra}
+            "max_points": est_svc.MAX_CURVE_POINTS, "labels": LABELS, **extra}
 
 
 def _not_found(request: Request) -> HTMLResponse:
@@ -274,6 +367,10 @@ def _params(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k in FIELDS}
 
 
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
 @router.get("/designs/{design_id}/tradeoffs", response_class=HTMLResponse)
 async def tradeoffs_page(request: Request, web: PageUser, design_id: str):
     loaded = await run_in_threadpool(_load, request, web, design_id)
@@ -282,18 +379,28 @@ async def tradeoffs_page(request: Request, web: PageUser, design_id: str):
     params = _params(request)
     controls = parse_controls(params)
     ctx = _ctx(request, design=loaded.design, loaded=loaded, controls=controls, curve=None, sensitivity=None,
-               defaults=DEFAULTS, spot_default=DEFAULT_SPOT_OVERHEAD_PCT)
+               defaults=DEFAULTS, spot_default=DEFAULT_SPOT_OVERHEAD_PCT, refresh_url=None)
     status = 200
     if controls.errors:
         status = 422
-    elif params and loaded.spec is not None:  # a submitted form without JavaScript: solve now
-        ctx["curve"] = await run_in_threadpool(_curve, request, loaded, controls)
-        if request.query_params.get("sensitivity") == "1":
-            ctx["sensitivity"] = await run_in_threadpool(_sensitivity, request, loaded, controls)
+    elif params and loaded.spec is not None:  # a submitted form without JavaScript: the analyses, or their jobs
+        q = request.query_params
+        views = {analyses.CURVE_JOB: await run_in_threadpool(_analysis, request, loaded, controls,
+                                                               analyses.CURVE_JOB, q.get("curve_job"))}
+        if q.get("sensitivity") == "1":
+            views[analyses.SENSITIVITY_JOB] = await run_in_threadpool(
+                _analysis, request, loaded, controls, analyses.SENSITIVITY_JOB, q.get("sensitivity_job"))
+        ctx["curve"] = views[analyses.CURVE_JOB]
+        ctx["sensitivity"] = views.get(analyses.SENSITIVITY_JOB)
+        if any(v.pending for v in views.values()):
+            ctx["refresh_url"] = _with_query(
+                f"/designs/{loaded.design.id}/tradeoffs", controls.query,
+                sensitivity="1" if analyses.SENSITIVITY_JOB in views else None,
+                **{PAGE_JOB_PARAMS[k]: v.job.id for k, v in views.items()})
     return templates.TemplateResponse(request, "tradeoffs/tradeoffs.html", ctx, status_code=status)
 
 
-async def _fragment_route(request: Request, web: WebUser, design_id: str, template: str, work) -> HTMLResponse:
+async def _fragment_route(request: Request, web: WebUser, design_id: str, kind: str) -> Response:
     loaded = await run_in_threadpool(_load, request, web, design_id)
     if loaded is None:
         return _not_found(request)
@@ -301,16 +408,21 @@ async def _fragment_route(request: Request, web: WebUser, design_id: str, templa
     if controls.errors or loaded.spec is None:
         # 200 so htmx swaps it (the controls show their own errors after the form's request)
         return _fragment(request, "tradeoffs/_invalid.html", {"controls": controls, "loaded": loaded})
-    result = await run_in_threadpool(work, request, loaded, controls)
+    view = await run_in_threadpool(_analysis, request, loaded, controls, kind, request.query_params.get("job"))
+    if view.pending and _is_htmx(request) and request.query_params.get("seen") == view.seen:
+        return Response(status_code=204)  # no swap: the polling goes on, nothing is re-announced
+    if not view.done:
+        return _fragment(request, "tradeoffs/_job.html", {"design": loaded.design, "jv": view})
+    template = "tradeoffs/_curve.html" if kind == analyses.CURVE_JOB else "tradeoffs/_sensitivity.html"
     return _fragment(request, template, {"design": loaded.design, "loaded": loaded, "controls": controls,
-                                         "result": result})
+                                         "result": view.result, "jv": view})
 
 
 @router.get("/designs/{design_id}/tradeoffs/curve", response_class=HTMLResponse)
 async def curve_fragment(request: Request, web: PageUser, design_id: str):
-    return await _fragment_route(request, web, design_id, "tradeoffs/_curve.html", _curve)
+    return await _fragment_route(request, web, design_id, analyses.CURVE_JOB)
 
 
 @router.get("/designs/{design_id}/tradeoffs/sensitivity", response_class=HTMLResponse)
 async def sensitivity_fragment(request: Request, web: PageUser, design_id: str):
-    return await _fragment_route(request, web, design_id, "tradeoffs/_sensitivity.html", _sensitivity)
+    return await _fragment_route(request, web, design_id, analyses.SENSITIVITY_JOB)

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 
+from app.api.v1.analyses import router as analyses_router
 from app.api.v1.comparisons import router as comparisons_router
 from app.api.v1.deps import ApiProblem, Problem, current_principal
 from app.api.v1.designs import router as designs_router
@@ -24,6 +25,7 @@ router = APIRouter(prefix="/api/v1", dependencies=[Depends(current_principal)])
 router.include_router(workspaces_router)
 router.include_router(designs_router)
 router.include_router(jobs_router)
+router.include_router(analyses_router)
 router.include_router(plans_router)
 router.include_router(comparisons_router)
 router.include_router(offerings_router)

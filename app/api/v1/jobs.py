@@ -1,9 +1,10 @@
-"""``/api/v1/jobs``: the state of a solve (status, progress, the plan when done) and cancel."""
+"""``/api/v1/jobs``: the state of a solve or an analysis (status, progress, the plan or the
+result when done) and cancel."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -45,7 +46,7 @@ JOB_EXAMPLE = {
     "queue_position": 0, "cancel_requested": False, "design_id": 12, "created_at": "2026-12-03T10:02:11Z",
     "started_at": "2026-12-03T10:02:11Z", "finished_at": "2026-12-03T10:02:13Z", "url": "/api/v1/jobs/57",
     "cancel_url": "/api/v1/jobs/57/cancel", "design_url": "/api/v1/designs/12", "plan_id": 31,
-    "plan_url": "/api/v1/plans/31", "error": None,
+    "plan_url": "/api/v1/plans/31", "error": None, "result": None,
 }
 
 
@@ -53,7 +54,8 @@ class JobOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [JOB_EXAMPLE]})
 
     id: int
-    kind: str = Field(description="`plan`: a solve of a design.")
+    kind: str = Field(description=("`plan`: a solve of a design; `curve`: a cost-versus-deadline analysis; "
+                                   "`sensitivity`: the ±20 % scenarios (see `POST …/designs/{id}/analyses`)."))
     status: JobStatus = Field(description="queued → running → succeeded | failed | cancelled.")
     progress: float = Field(ge=0, le=1, description="0 to 1.")
     message: str = Field(description="What the job is doing, for people.")
@@ -70,6 +72,15 @@ class JobOut(BaseModel):
     plan_id: int | None = Field(description="The plan, once the job succeeded.")
     plan_url: str | None
     error: str | None = Field(description="Why the job failed (when `status` is `failed`).")
+    result: dict[str, Any] | None = Field(
+        default=None,
+        description=("An analysis's outcome once it succeeded (null otherwise, and for plan jobs: see `plan_url`). "
+                     "`curve`: `points` (per deadline factor: `factor`, `deadline_days` per training run, `status`, "
+                     "`total_cost` and `npv` in USD or null without a plan, `peak_gpus`, `explanation`, `seconds`), "
+                     "`factors`, `snapshot_id`, `time_limit_s` (per solve), `gap`. `sensitivity`: `sensitivity` "
+                     "(`base_objective`, `objective_kind`, `scenarios` with `name`, `label`, `status`, `objective`, "
+                     "`total_cost`, `change_pct`, `cost_by_kind`, `explanation`), `snapshot_id`, `time_limit_s`, "
+                     "`gap`."))
 
 
 def job_out(session: Session, job: Job) -> JobOut:
@@ -82,12 +93,13 @@ def job_out(session: Session, job: Job) -> JobOut:
         cancel_url=job_url(job.id) + "/cancel", design_url=f"/api/v1/designs/{job.design_id}",
         plan_id=job.result_plan_id, plan_url=plan_url(job.result_plan_id) if job.result_plan_id else None,
         error=job.error if job.status == jobs_svc.FAILED else None,
+        result=job.result if job.status == jobs_svc.SUCCEEDED else None,
     )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, summary="A solve's status, progress and plan",
-            description=("Poll until `status` is `succeeded` (then follow `plan_url`), `failed` (see `error`) "
-                         "or `cancelled`."),
+            description=("Poll until `status` is `succeeded` (then follow `plan_url`, or read `result` for an "
+                         "analysis), `failed` (see `error`) or `cancelled`."),
             responses=problems(404))
 def get_job(session: Db, principal: Caller, job_id: JobId):
     job, _design = job_for(session, principal, job_id)
