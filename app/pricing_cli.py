@@ -4,7 +4,8 @@
     archplan pricing show [SNAPSHOT_ID] [--json]
     archplan pricing import [PATH] [--bundled] [--if-empty] [--label TEXT] [--no-current]
     archplan pricing diff A B [--json]
-    archplan pricing refresh aws|azure [--region R …] [--label TEXT]
+    archplan pricing refresh aws|azure [--region R …] [--label TEXT] [--queue]
+    archplan pricing jobs [JOB_ID]
 
 SNAPSHOT_ID may be ``current``, a full id or a unique prefix; ``diff`` also takes a path
 to a snapshot JSON file.
@@ -12,19 +13,19 @@ to a snapshot JSON file.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-pricing_cli = typer.Typer(help="Price snapshots: list, show, import, diff, refresh.", no_args_is_help=True)
+pricing_cli = typer.Typer(help="Price snapshots: list, show, import, diff, refresh, refresh jobs.",
+                          no_args_is_help=True)
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -300,33 +301,6 @@ def diff_cmd(
 # --------------------------------------------------------------------------- refresh
 
 
-def _call_refresh(func, base, regions: list[str] | None) -> Any:
-    kwargs: dict[str, Any] = {}
-    if regions:
-        params = inspect.signature(func).parameters
-        if "regions" in params:
-            kwargs["regions"] = regions
-        elif "region" in params:
-            kwargs["region"] = regions if len(regions) > 1 else regions[0]
-        else:
-            raise _fail("this refresh does not take --region")
-    return func(base, **kwargs)
-
-
-def _refresh_errors(module) -> tuple[type[BaseException], ...]:
-    """The ``RefreshError`` classes the refresh module can raise."""
-    found: list[type[BaseException]] = []
-    candidates = [getattr(module, "RefreshError", None)]
-    try:
-        candidates.append(importlib.import_module("app.catalog.refresh.common").RefreshError)
-    except (ImportError, AttributeError):
-        pass
-    for t in candidates:
-        if isinstance(t, type) and issubclass(t, BaseException) and t not in found:
-            found.append(t)
-    return tuple(found) or (RuntimeError,)
-
-
 @pricing_cli.command("refresh")
 @_db_errors
 def refresh_cmd(
@@ -334,12 +308,21 @@ def refresh_cmd(
     region: Annotated[list[str] | None, typer.Option(
         "--region", help="Region to refresh (repeatable; default: every region in the snapshot).")] = None,
     label: str = typer.Option("", "--label", help="A note shown in `pricing list`."),
+    queue: bool = typer.Option(False, "--queue", help="Queue it as a job for the app's job runner or an "
+                                                      "`archplan worker` instead of running it here."),
 ) -> None:
     """Fetch fresh prices from the provider's public API and store them as a new current snapshot.
 
     On any failure the current snapshot stays as it is.
     """
-    from app.catalog.diff import diff_snapshots
+    from app.jobs.refresh import (
+        RefreshRequestError,
+        call_refresh,
+        default_label,
+        failure_message,
+        refresh_function,
+        result_summary,
+    )
     from app.services.catalog import (
         SnapshotNotFoundError,
         get_snapshot,
@@ -348,12 +331,13 @@ def refresh_cmd(
     )
 
     name = provider.value
+    if queue:
+        _queue_refresh(name, region or None, label)
+        return
     try:
-        module = importlib.import_module(f"app.catalog.refresh.{name}")
-    except ImportError as exc:
-        raise _fail(f"refreshing {name} is not available in this build ({exc})") from None
-    func = getattr(module, f"refresh_{name}")
-    error_types = _refresh_errors(module)
+        func, error_types = refresh_function(name)
+    except RefreshRequestError as exc:
+        raise _fail(str(exc)) from None
     with _session() as session:
         try:
             base_row = get_snapshot_row(session)
@@ -363,22 +347,117 @@ def refresh_cmd(
         console.print(f"Refreshing {name} prices on top of {base.snapshot_id} …")
         started = time.perf_counter()
         try:
-            result = _call_refresh(func, base, region or None)
+            result = call_refresh(func, base, region or None)
         except error_types as exc:
-            raise _fail(f"{name} refresh failed: {exc}; the current snapshot is unchanged") from None
+            raise _fail(failure_message(name, exc)) from None
         snapshot = result.snapshot
         row = import_snapshot(session, snapshot, origin=f"refresh-{name}",
-                              label=label or f"{name} refresh" + (f" ({', '.join(region)})" if region else ""),
+                              label=label or default_label(name, region or None),
                               base_snapshot_id=base.snapshot_id)
         elapsed = time.perf_counter() - started
     for w in getattr(result, "warnings", []) or []:
         err_console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
-    counts = ", ".join(f"{k} {getattr(result, k)}" for k in ("added", "updated", "unchanged", "removed", "skipped")
-                       if isinstance(getattr(result, k, None), int))
-    d = diff_snapshots(base, snapshot).summary()
+    summary = result_summary(name, region or None, base, result)
+    counts = ", ".join(f"{k} {n}" for k, n in summary["counts"].items())
     if row.snapshot_id == base.snapshot_id:
         console.print(f"No price changed; {row.snapshot_id} stays current ({elapsed:.1f} s).")
         return
     console.print(f"Stored [bold]{row.snapshot_id}[/bold] as the current snapshot in {elapsed:.1f} s"
-                  + (f": {counts}" if counts else "") + f" ({d['price_changes']} price change(s)). "
+                  + (f": {counts}" if counts else "")
+                  + f" ({summary['price_changes']['price_changes']} price change(s)). "
                   f"Compare: archplan pricing diff {base.snapshot_id} {row.snapshot_id}")
+
+
+def _queue_refresh(name: str, regions: list[str] | None, label: str) -> None:
+    from app.jobs.refresh import RefreshRequestError, enqueue_refresh
+
+    with _session() as session:
+        try:
+            job, created = enqueue_refresh(session, name, regions, label, requested_by="cli")
+        except RefreshRequestError as exc:
+            raise _fail(str(exc)) from None
+        job_id, status = job.id, job.status
+    if created:
+        console.print(f"Queued the {name} refresh as job [bold]{job_id}[/bold].")
+    else:
+        console.print(f"The {name} refresh job [bold]{job_id}[/bold] is already {status}; nothing new was queued.")
+    console.print(f"It runs in the served app's job runner (`archplan serve`) or in an `archplan worker`. "
+                  f"Follow it with: archplan pricing jobs {job_id}", highlight=False)
+
+
+_STATUS_STYLE = {"queued": "yellow", "running": "cyan", "succeeded": "green", "failed": "red", "cancelled": "dim"}
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+
+
+@pricing_cli.command("jobs")
+@_db_errors
+def jobs_cmd(
+    job_id: Annotated[int | None, typer.Argument(help="A refresh job to show in full.")] = None,
+    limit: int = typer.Option(10, min=1, max=200, help="Jobs to list (newest first)."),
+) -> None:
+    """Queued price refreshes: list them, or show one job's status, progress, result or error."""
+    from app.jobs.refresh import get_refresh_job, list_refresh_jobs
+
+    with _session() as session:
+        if job_id is None:
+            rows = list_refresh_jobs(session, limit)
+            if not rows:
+                console.print("No refresh jobs yet. Queue one: [bold]archplan pricing refresh aws --queue[/bold]")
+                return
+            table = Table(title="Price refresh jobs", header_style="bold")
+            for name, kw in (("job", {"justify": "right"}), ("provider", {}), ("status", {}),
+                             ("progress", {"justify": "right"}), ("queued", {"no_wrap": True}),
+                             ("message", {"overflow": "fold"})):
+                table.add_column(name, **kw)
+            for j in rows:
+                style = _STATUS_STYLE.get(j.status, "")
+                table.add_row(str(j.id), str((j.payload or {}).get("provider", "")),
+                              f"[{style}]{j.status}[/{style}]" if style else j.status,
+                              f"{round((j.progress or 0) * 100)} %", _when(j.created_at),
+                              escape(j.error if j.status == "failed" and j.error else j.message))
+            console.print(table)
+            return
+        job = get_refresh_job(session, job_id)
+        if job is None:
+            raise _fail(f"no refresh job {job_id}")
+    _print_job(job)
+
+
+def _print_job(job) -> None:
+    payload = job.payload or {}
+    style = _STATUS_STYLE.get(job.status, "")
+    regions = ", ".join(payload.get("regions") or []) or "every region"
+    console.print(f"Job [bold]{job.id}[/bold]: {payload.get('provider', '?')} refresh ({regions}) — "
+                  + (f"[{style}]{job.status}[/{style}]" if style else job.status)
+                  + (f", {round((job.progress or 0) * 100)} %" if job.status == "running" else ""))
+    console.print(f"queued {_when(job.created_at)} · started {_when(job.started_at)} · "
+                  f"finished {_when(job.finished_at)}", style="dim", highlight=False)
+    if job.status == "failed":
+        err_console.print(f"[red]Error:[/red] {escape(job.error or 'the refresh stopped without a result')}",
+                          highlight=False)
+        return
+    if job.message:
+        console.print(job.message, markup=False, highlight=False)
+    r = job.result if job.status == "succeeded" else None
+    if not r:
+        return
+    counts = ", ".join(f"{k} {n}" for k, n in (r.get("counts") or {}).items())
+    p = r.get("price_changes") or {}
+    if counts:
+        console.print(f"Offerings: {counts}", markup=False, highlight=False)
+    if p:
+        console.print(f"Price changes: {p.get('price_changes', 0)} on {p.get('offerings_changed', 0)} offering(s) "
+                      f"({p.get('increases', 0)} up, {p.get('decreases', 0)} down); "
+                      f"{p.get('added', 0)} added, {p.get('removed', 0)} removed", highlight=False)
+    if r.get("changed"):
+        console.print(f"Compare: archplan pricing diff {r.get('base_snapshot_id')} {r.get('snapshot_id')}",
+                      highlight=False)
+    warnings = r.get("warnings") or []
+    for w in warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(str(w))}", highlight=False)
+    more = int(r.get("warning_count") or 0) - len(warnings)
+    if more > 0:
+        err_console.print(f"… and {more} more warning(s)", highlight=False)

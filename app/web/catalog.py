@@ -4,26 +4,42 @@ One template renders the whole page, or only its ``results`` block when htmx ask
 (``HX-Request`` with ``HX-Target: catalog-results``; history restores and other targets get
 the whole page). Filters live in the URL, so every
 state can be bookmarked and the page works without JavaScript. Signed-in users only.
+
+Administrators (``User.is_admin``) also get a "Refresh prices" form: ``POST /catalog/refresh``
+queues a price refresh job (:mod:`app.jobs.refresh`; one per provider at a time — asking
+again while one is queued or running leads to that one) and redirects to its page,
+``/catalog/refresh/jobs/{id}``, which shows its progress until it ends, then the new
+snapshot and what changed, or why nothing changed. The page refreshes itself without
+JavaScript; with htmx it polls ``…/status`` (204 while nothing changed). Others get 403.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
-from typing import Annotated
-from urllib.parse import urlencode
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import Session
 
+from app.auth import WebUser
 from app.catalog.gpus import CANONICAL_ACCELERATORS
+from app.jobs import refresh as refresh_jobs
+from app.jobs import service as jobs_svc
+from app.models import Job
+from app.services import accounts as acc
 from app.services import catalog as svc
-from app.web.deps import DbSession, FormGuard, PageUser
+from app.web.deps import DbSession, FormGuard, PageUser, audit
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False, dependencies=[FormGuard])
 
 PAGE_SIZE = 50
 TEMPLATE = "catalog/index.html"
+JOB_TEMPLATE = "catalog/refresh_job.html"
+JOB_POLL = "every 2s"
 
 
 SessionDep = DbSession
@@ -74,6 +90,16 @@ def catalog_page(
     page: str = "1",
     snapshot: str = "",
 ):
+    return _catalog(request, session, web, gpu=gpu, provider=provider, jurisdiction=jurisdiction,
+                    compliance=compliance, min_mem=min_mem, sort=sort, page=page, snapshot=snapshot)
+
+
+def _catalog(request: Request, session: Session, web: WebUser, *, gpu: list[str] = [],  # noqa: B006
+             provider: list[str] = [], jurisdiction: list[str] = [], compliance: list[str] = [],  # noqa: B006
+             min_mem: str = "", sort: str = "on_demand", page: str = "1", snapshot: str = "",
+             refresh: dict[str, Any] | None = None, refresh_status: int | None = None) -> HTMLResponse:
+    """The catalog page; ``refresh`` (the refresh form's values and error) re-shows a refused
+    refresh with ``refresh_status``."""
     errors: list[str] = []
     min_memory: float | None = None
     if min_mem.strip():
@@ -103,12 +129,13 @@ def catalog_page(
         "min_mem": min_mem.strip(), "usd": usd, "number": number, "snapshot_param": snapshot.strip(),
         "rows": [], "total": 0, "page": 1, "pages": 1, "page_size": PAGE_SIZE, "errors": errors,
         "snapshot": None, "options": None, "snapshots": [],
+        **_refresh_context(session, web, refresh),
     }
     try:
         row = svc.get_snapshot_row(session, snapshot.strip() or None)
     except svc.SnapshotNotFoundError as exc:
         context["missing"] = str(exc)
-        return _render(request, context, status=404 if snapshot.strip() else 200)
+        return _render(request, context, status=refresh_status or (404 if snapshot.strip() else 200))
     options = svc.filter_options(session, row)
     errors.extend(message for _field, message in svc.invalid_filters(options, filters))
     context.update(
@@ -144,4 +171,138 @@ def catalog_page(
         prev_url=page_url(page_no - 1) if page_no > 1 else None,
         next_url=page_url(page_no + 1) if page_no < pages else None,
     )
-    return _render(request, context)
+    return _render(request, context, status=refresh_status or 200)
+
+
+# --------------------------------------------------------------------------- price refresh jobs
+
+
+def _refresh_context(session: Session, web: WebUser, form: dict[str, Any] | None) -> dict[str, Any]:
+    """The refresh form of an administrator's catalog page (nothing for others)."""
+    if not web.user.is_admin:
+        return {"can_refresh": False}
+    active = [j for j in (refresh_jobs.active_refresh(session, p) for p in refresh_jobs.PROVIDERS) if j is not None]
+    return {"can_refresh": True, "refresh_providers": refresh_jobs.PROVIDERS,
+            "refresh_form": form or {"provider": refresh_jobs.PROVIDERS[0], "regions": "", "label": ""},
+            "refresh_active": [{"id": j.id, "provider": (j.payload or {}).get("provider"), "status": j.status,
+                                "url": _job_url(j.id)} for j in active]}
+
+
+def _require_admin(web: WebUser) -> None:
+    if not web.user.is_admin:
+        raise acc.Forbidden("Only administrators can refresh prices.")
+
+
+def _job_url(job_id: int | None) -> str:
+    return f"/catalog/refresh/jobs/{job_id}"
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _wake_runner(request: Request) -> None:
+    runner = getattr(request.app.state, "job_runner", None)
+    if runner is not None:
+        runner.wake()
+
+
+def _snapshot_url(snapshot_id: str | None) -> str | None:
+    return f"/catalog?snapshot={quote(snapshot_id, safe='')}" if snapshot_id else None
+
+
+def _job_view(session: Session, job: Job) -> dict[str, Any]:
+    """What the refresh job page shows; ``seen`` changes whenever it would look different."""
+    shown = jobs_svc.progress_of(session, job)
+    active, position, percent, message = shown.active, shown.position, shown.percent, shown.message
+    payload = job.payload or {}
+    result = job.result if job.status == jobs_svc.SUCCEEDED and isinstance(job.result, dict) else None
+    state = f"{job.status}|{percent}|{message}|{job.cancel_requested}"
+    url = _job_url(job.id)
+    return {
+        "job": job, "job_active": active, "percent": percent, "message": message, "position": position,
+        "provider": payload.get("provider") or "?", "regions": payload.get("regions") or [],
+        "label": payload.get("label") or "", "result": result,
+        "snapshot_url": _snapshot_url(result.get("snapshot_id")) if result else None,
+        "base_url": _snapshot_url(result.get("base_snapshot_id")) if result else None,
+        "more_warnings": max(0, int(result.get("warning_count") or 0) - len(result.get("warnings") or []))
+        if result else 0,
+        "seen": hashlib.sha256(state.encode()).hexdigest()[:12], "page_url": url, "status_url": url + "/status",
+        "cancel_url": url + "/cancel", "poll": JOB_POLL,
+    }
+
+
+def _refresh_job(session: Session, job_id: str) -> Job:
+    """The refresh job ``job_id``, or :class:`~app.services.accounts.NotFound` (a 404)."""
+    jid = int(job_id) if job_id.isdigit() and len(job_id) < 12 else None
+    job = refresh_jobs.get_refresh_job(session, jid) if jid is not None else None
+    if job is None:
+        raise acc.NotFound("No such price refresh job.")
+    return job
+
+
+def _render_job(request: Request, session: Session, job: Job, *, fragment: bool = False) -> HTMLResponse:
+    from app.web.designs import iso, when
+
+    context = {"active": "catalog", "jv": _job_view(session, job), "when": when, "iso": iso}
+    if not fragment:
+        return templates.TemplateResponse(request, JOB_TEMPLATE, context)
+    return templates.TemplateResponse(request, "catalog/_refresh_status.html", context)
+
+
+@router.post("/catalog/refresh")
+def refresh_prices(
+    request: Request,
+    session: SessionDep,
+    web: PageUser,
+    provider: Annotated[str, Form()] = "",
+    regions: Annotated[str, Form()] = "",
+    label: Annotated[str, Form()] = "",
+):
+    """Queue a price refresh (administrators) and go to its page; while one of the same
+    provider is queued or running, go to that one."""
+    _require_admin(web)
+    try:
+        job, created = refresh_jobs.enqueue_refresh(session, provider.strip(), regions, label,
+                                                    requested_by=web.user.email)
+    except refresh_jobs.RefreshRequestError as exc:
+        form = {"provider": provider.strip(), "regions": regions, "label": label,
+                "error": f"Could not queue the refresh: {exc}."}
+        return _catalog(request, session, web, refresh=form, refresh_status=422)
+    if created:
+        audit(session, request, web, "pricing.refresh", workspace_id=None, target=f"job:{job.id}",
+              detail={"provider": provider.strip(), "regions": (job.payload or {}).get("regions")})
+        _wake_runner(request)
+    return RedirectResponse(_job_url(job.id), status_code=303)
+
+
+@router.get("/catalog/refresh/jobs/{job_id}", response_class=HTMLResponse)
+def refresh_job_page(request: Request, session: SessionDep, web: PageUser, job_id: str):
+    """The refresh job's page: progress while it runs (it refreshes itself), then its outcome."""
+    _require_admin(web)
+    job = _refresh_job(session, job_id)
+    return _render_job(request, session, job)
+
+
+@router.get("/catalog/refresh/jobs/{job_id}/status", response_class=HTMLResponse)
+def refresh_job_status(request: Request, session: SessionDep, web: PageUser, job_id: str, seen: str = ""):
+    """The page's status part, polled by htmx: 204 while nothing changed."""
+    _require_admin(web)
+    job = _refresh_job(session, job_id)
+    view = _job_view(session, job)
+    if _is_htmx(request) and seen == view["seen"] and view["job_active"]:
+        return Response(status_code=204)
+    return _render_job(request, session, job, fragment=True)
+
+
+@router.post("/catalog/refresh/jobs/{job_id}/cancel")
+def cancel_refresh_job(request: Request, session: SessionDep, web: PageUser, job_id: str):
+    """Cancel a queued refresh at once; a running one stops (its fetch process is killed)."""
+    _require_admin(web)
+    job = _refresh_job(session, job_id)
+    if job.status in jobs_svc.ACTIVE:
+        job = jobs_svc.request_cancel(session, job.id) or job
+        audit(session, request, web, "pricing.refresh_cancel", workspace_id=None, target=f"job:{job.id}")
+    if _is_htmx(request):
+        return _render_job(request, session, job, fragment=True)
+    return RedirectResponse(_job_url(job.id), status_code=303)
