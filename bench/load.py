@@ -541,7 +541,7 @@ def bench(args) -> Run:
         measured("plan page", base, top, plan_page_req, app_log, pace=args.pace)
         measured("mixed", base, top, mixed_req, app_log, pace=args.pace)
         measured("bare endpoint", bare_base, top, bare_req, bare_log, pace=args.pace)
-        if args.nice_solves:
+        if args.nice_solves is not None and args.nice_solves >= 0:
             reniced = renice_descendants(app_proc.pid, args.nice_solves)
             print(f"The app's {reniced} solve process(es) now at nice {args.nice_solves}:", flush=True)
             if reniced and plan_api:
@@ -740,7 +740,7 @@ def render(run: Run, args) -> list[str]:
         f"Measured {date.today().isoformat()} on {platform.machine()} with {os.cpu_count()} cores, Python "
         f"{platform.python_version()}{' (quick run)' if args.quick else ''}; load average {run.load_avg_before} "
         "before the load. The app served by `archplan serve` (one uvicorn process, production settings, INFO "
-        "request logging, embedded job runner with 2 workers) on a local PostgreSQL server (same machine, "
+        "request logging, embedded job runner with 2 workers, solves at nice 10 — `ARCHPLAN_JOB_NICE`'s default) on a local PostgreSQL server (same machine, "
         f"`fsync=off`), the bundled price catalog, {len(run.prepared.plans)} solved plans from the bundled examples "
         f"(plan JSON {run.plan_bytes / 1000:.1f} kB, plan page {run.page_bytes / 1000:.1f} kB). **Two solves run "
         "throughout** (the solver benchmark's 60-month, 3-class whole-catalog case, which runs to its time limit; "
@@ -853,9 +853,10 @@ def main() -> None:
     ap.add_argument("--pace", type=float, default=1.0, help="Seconds between requests of a paced client (default 1).")
     ap.add_argument("--profile", type=int, help="Requests per endpoint for the in-process profile "
                                                 "(default 200, quick 50; 0 skips it).")
-    ap.add_argument("--nice-solves", type=int, default=10,
+    ap.add_argument("--nice-solves", type=int, default=0,
                     help="Finally measure the plan API again with the solve processes at this nice value "
-                         "(default 10; 0 skips).")
+                         "(default 0: the app's own priority, for comparison with ARCHPLAN_JOB_NICE=10, which "
+                         "the other phases use; lowering a nice value needs root; -1 skips).")
     ap.add_argument("--write", type=Path, help="Markdown file whose '## Load' section gets the results.")
     ap.add_argument("--json", type=Path, help="Also write every figure as JSON.")
     ap.add_argument("--keep", action="store_true", help="Keep the server logs.")

@@ -173,6 +173,8 @@ migration Job's environment: the hook runs before the ConfigMap exists on first 
   "ARCHPLAN_JOB_STALE_AFTER_S" (toString $c.jobStaleAfterS)
   "ARCHPLAN_JOB_MAX_ATTEMPTS" (toString (int64 $c.jobMaxAttempts))
   "ARCHPLAN_JOB_ISOLATION" $c.jobIsolation
+  "ARCHPLAN_JOB_NICE" (toString (int64 $c.jobNice))
+  "ARCHPLAN_API_KEY_CACHE_S" (toString $c.apiKeyCacheS)
 -}}
 {{- if .Values.worker.enabled -}}
 {{- $_ := set $env "ARCHPLAN_JOB_BACKEND" "procrastinate" -}}
