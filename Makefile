@@ -87,8 +87,10 @@ system-deps:
 			postgresql chromium fonts-liberation >/dev/null; \
 	fi
 
+# Tests run in parallel (pytest-xdist, one process per core, at most 4); PYTEST_WORKERS=0 runs them in one.
+PYTEST_WORKERS ?= auto
 test: system-deps $(VENV)/.dev-installed assets validators
-	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) --maxprocesses 4 $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check app tests
