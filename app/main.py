@@ -26,7 +26,7 @@ from app.jobs.runner import JobRunner
 from app.logging_setup import configure_logging
 from app.problems import problem_response, validation_errors
 from app.services import accounts as acc
-from app.services.plans import RepresentationCache
+from app.services.plans import LruCache, RepresentationCache
 from app.settings import PROJECT_ROOT, Settings, get_settings
 from app.web.auth_pages import router as auth_pages_router
 from app.web.catalog import router as catalog_pages_router
@@ -152,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     # Representations that never change (stored plans' JSON), kept by this app for its database.
     app.state.representations = RepresentationCache()
+    # What plan pages derive from a stored plan (validated plan, chart series, diagram), 256 plans.
+    app.state.plan_views = LruCache(256)
     # Valid API keys, kept a few seconds (settings.api_key_cache_s) so polling clients cost no lookup.
     app.state.api_keys = acc.ApiKeyCache(settings.api_key_cache_s)
     # Inside request_context (added later = further out), so its answers get the headers too.

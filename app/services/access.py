@@ -62,16 +62,27 @@ class PlanRef(NamedTuple):
     design_id: int
     workspace_id: int
     created_at: datetime  # with the id, names one stored plan (SQLite may reuse a deleted row's id)
+    status: str
+    snapshot_id: str
+
+    @property
+    def id(self) -> int:
+        """The plan's id (as a plan row names it)."""
+        return self.plan_id
 
 
-def plan_ref_for(session: Session, principal: Principal, plan_id: int, need: str = "viewer") -> PlanRef:
+def plan_ref_for(session: Session, principal: Principal, plan_id: int, need: str = "viewer",
+                 design_id: int | None = None) -> PlanRef:
     """The plan's design and workspace in one indexed query that reads none of the stored
     JSON (plan, spec), for readers that already hold the plan's representation."""
-    found = session.exec(select(PlanRow.id, PlanRow.design_id, Design.workspace_id, PlanRow.created_at)
+    found = session.exec(select(PlanRow.id, PlanRow.design_id, Design.workspace_id, PlanRow.created_at,
+                                PlanRow.status, PlanRow.snapshot_id)
                          .join(Design, Design.id == PlanRow.design_id).where(PlanRow.id == plan_id)).first()
     if found is None:
         raise NotFound("No such plan.")
     ref = PlanRef(*found)
+    if design_id is not None and ref.design_id != design_id:
+        raise NotFound("No such plan.")
     try:
         require_role(session, principal, ref.workspace_id, need)
     except NotFound:

@@ -33,6 +33,7 @@ __all__ = [
     "SCHEDULE_CSV_COLUMNS",
     "BundleFile",
     "ExportRefused",
+    "LruCache",
     "PlanUnreadable",
     "RepresentationCache",
     "available_bundles",
@@ -75,46 +76,65 @@ def strong_etag(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
-class RepresentationCache:
-    """The bytes and entity tag of representations that never change (a stored plan's JSON),
-    kept per process, least recently used first out once ``max_bytes`` is exceeded.
+class LruCache:
+    """Values that never change for their key, kept per process; least recently used first
+    out once the summed ``cost`` of the values exceeds ``capacity`` (a value costing more
+    than ``capacity`` is returned, not kept).
 
     Only what is the same for every reader may go in: access is still checked on every
     request, before the cache is asked.
     """
 
-    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
-        self._bytes = 0
+    def __init__(self, capacity: int, cost: Callable[[Any], int] = lambda _value: 1) -> None:
+        self.capacity = capacity
+        self.cost = cost
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._used = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> tuple[bytes, str]:
-        """``(data, etag)`` for ``key``; ``make()`` builds the bytes when they are not kept."""
+    def get_or_make(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The value for ``key``; ``make()`` builds it when it is not kept."""
         with self._lock:
             found = self._items.get(key)
             if found is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return found
+                return found[0]
             self.misses += 1
-        data = make()  # outside the lock: two first readers may both build it, the same bytes
-        entry = (data, strong_etag(data))
-        if len(data) <= self.max_bytes:
+        value = make()  # outside the lock: two first readers may both build it, the same value
+        cost = self.cost(value)
+        if cost <= self.capacity:
             with self._lock:
                 if key not in self._items:
-                    self._items[key] = entry
-                    self._bytes += len(data)
-                while self._bytes > self.max_bytes:
-                    _old, (old_data, _tag) = self._items.popitem(last=False)
-                    self._bytes -= len(old_data)
-        return entry
+                    self._items[key] = (value, cost)
+                    self._used += cost
+                while self._used > self.capacity:
+                    _old, (_value, old_cost) = self._items.popitem(last=False)
+                    self._used -= old_cost
+        return value
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._bytes = 0
+            self._used = 0
+
+
+class RepresentationCache(LruCache):
+    """The bytes and entity tag of representations that never change (a stored plan's JSON),
+    at most ``max_bytes`` of them."""
+
+    def __init__(self, max_bytes: int = 32 * 1024 * 1024) -> None:
+        super().__init__(max_bytes, cost=lambda entry: len(entry[0]))
+
+    def get_or_make(self, key: Hashable, make: Callable[[], bytes]) -> tuple[bytes, str]:
+        """``(data, etag)`` for ``key``; ``make()`` builds the bytes when they are not kept."""
+
+        def entry() -> tuple[bytes, str]:
+            data = make()
+            return data, strong_etag(data)
+
+        return super().get_or_make(key, entry)
 
 
 def plan_model(row: PlanRow) -> Plan:

@@ -564,44 +564,61 @@ def _explanation(text: str | None) -> dict[str, Any] | None:
 
 @router.get("/designs/{design_id}/plans/{plan_id}", response_class=HTMLResponse)
 def plan_page(request: Request, session: SessionDep, web: PageUser, design_id: str, plan_id: str):
-    design, row = _plan_row(session, web, design_id, plan_id)
-    if design is None or row is None:
+    design = _design(session, web, design_id)
+    pid = _int_id(plan_id)
+    ref = None
+    if design is not None and pid is not None:
+        try:  # the plan's place and headline, without its stored JSON
+            ref = access.plan_ref_for(session, web.principal, pid, design_id=design.id)
+        except acc.NotFound:
+            ref = None
+    if design is None or ref is None:
         return _not_found(request, "plan" if design is not None else "design")
+
+    def make() -> dict[str, Any]:
+        row, _design_row = access.plan_for(session, web.principal, ref.plan_id, design_id=design.id)
+        return _plan_view(row)
+
+    # What the page shows of a stored plan never changes: built once per app (app.state.plan_views).
+    view = request.app.state.plan_views.get_or_make(("plan-page", ref.plan_id, ref.created_at), make)
+    ctx: dict[str, Any] = {"design": design, "row": ref, "kind_labels": KIND_LABELS,
+                           "category_labels": CATEGORY_LABELS, "baseline_labels": BASELINE_LABELS,
+                           "can_edit": _can_edit(web, design.workspace_id), **view}
+    if view["plan"] is not None:
+        ctx["snapshot_in_db"] = svc.snapshot_exists(session, view["plan"].snapshot_id)
+        if view["solved"]:
+            ctx.update(
+                bundles=[{"name": n, "label": BUNDLE_LABELS.get(n, n), "url": _bundle_url(design.id, ref.plan_id, n)}
+                         for n in bundle_names()],
+                all_bundles_url=_bundle_url(design.id, ref.plan_id, "all"),
+            )
+    ctx.update(_active_job_context(session, design, web))
+    return _render(request, "designs/plan.html", ctx)
+
+
+def _plan_view(row: Any) -> dict[str, Any]:
+    """Everything the plan page derives from the stored plan alone (shared by every reader)."""
     try:
         plan = Plan.model_validate(row.result)
     except ValidationError:
         log.exception("stored plan %s does not validate", row.id)
-        plan = None
-    baseline_series = row.result.get("baseline_cost_by_month") or {}
-    ctx: dict[str, Any] = {"design": design, "row": row, "plan": plan, "kind_labels": KIND_LABELS,
-                           "category_labels": CATEGORY_LABELS, "baseline_labels": BASELINE_LABELS,
-                           "can_edit": _can_edit(web, design.workspace_id)}
-    if plan is not None:
-        chart = _chart_data(plan, baseline_series)
-        ctx.update(
-            chart=chart, explanation=_explanation(plan.explanation),
-            solved=plan.status in ("optimal", "feasible"),
-            months_table=[
-                {"month": m, "cost": plan.cost_by_month[i] if i < len(plan.cost_by_month) else None,
-                 "cumulative": chart["cumulative"]["plan"][i] if i < len(chart["cumulative"]["plan"]) else None,
-                 "od_cumulative": (chart["cumulative"]["all_on_demand"] or [None] * len(plan.months))[i],
-                 "gpus": {k: v[i] for k, v in plan.gpus_by_kind_month.items() if i < len(v)}}
-                for i, m in enumerate(plan.months)
-            ],
-            best_label=(plan.baseline_details[plan.best_single_strategy].label
-                        if plan.best_single_strategy in plan.baseline_details else None),
-            snapshot_in_db=svc.snapshot_exists(session, plan.snapshot_id),
-        )
-        if ctx["solved"]:
-            spec = plans_svc.row_spec(row)
-            ctx.update(
-                bundles=[{"name": n, "label": BUNDLE_LABELS.get(n, n), "url": _bundle_url(design.id, row.id, n)}
-                         for n in bundle_names()],
-                all_bundles_url=_bundle_url(design.id, row.id, "all"),
-                diagram=architecture_mermaid(spec, plan) if spec is not None else None,
-            )
-    ctx.update(_active_job_context(session, design, web))
-    return _render(request, "designs/plan.html", ctx)
+        return {"plan": None}
+    chart = _chart_data(plan, row.result.get("baseline_cost_by_month") or {})
+    solved = plan.status in ("optimal", "feasible")
+    spec = plans_svc.row_spec(row) if solved else None
+    return {
+        "plan": plan, "chart": chart, "explanation": _explanation(plan.explanation), "solved": solved,
+        "months_table": [
+            {"month": m, "cost": plan.cost_by_month[i] if i < len(plan.cost_by_month) else None,
+             "cumulative": chart["cumulative"]["plan"][i] if i < len(chart["cumulative"]["plan"]) else None,
+             "od_cumulative": (chart["cumulative"]["all_on_demand"] or [None] * len(plan.months))[i],
+             "gpus": {k: v[i] for k, v in plan.gpus_by_kind_month.items() if i < len(v)}}
+            for i, m in enumerate(plan.months)
+        ],
+        "best_label": (plan.baseline_details[plan.best_single_strategy].label
+                       if plan.best_single_strategy in plan.baseline_details else None),
+        "diagram": architecture_mermaid(spec, plan) if spec is not None else None,
+    }
 
 
 BUNDLE_LABELS = {

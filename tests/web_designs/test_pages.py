@@ -360,3 +360,30 @@ def test_a_plan_is_only_reachable_through_its_design(priced_client: TestClient) 
         assert priced_client.post(path, data={"name": "x", "spec_yaml": "x"}).status_code == 404
 
 
+
+
+def test_plan_page_derives_the_stored_plan_once_and_never_shows_a_deleted_one(priced_client: TestClient,
+                                                                             priced_settings) -> None:
+    did = _new(priced_client)
+    url = _plan(priced_client, did)
+    pid = int(url.rsplit("/", 1)[1])
+    views = priced_client.app.state.plan_views
+    first = priced_client.get(url)
+    hits = views.hits
+    again = priced_client.get(url)
+    assert first.status_code == again.status_code == 200 and views.hits == hits + 1  # kept, not rebuilt
+    same_parts = [re.sub(r'name="csrf_token" value="[^"]+"', "", r.text) for r in (first, again)]
+    assert same_parts[0] == same_parts[1]
+    engine = make_engine(priced_settings.database_url)
+    with Session(engine) as s:  # deleted behind the page's back: its kept view is never a way in
+        s.delete(s.get(PlanRow, pid))
+        s.commit()
+    engine.dispose()
+    assert priced_client.get(url).status_code == 404
+    text = example_text("research-burst-deadline").replace("total_budget: 90000", "total_budget: 1000")
+    r = priced_client.post(f"/designs/{did}/spec", data={"spec_yaml": text}, follow_redirects=False)
+    assert r.status_code in (200, 303), r.text[:300]
+    new_url = _plan(priced_client, did)  # SQLite gives the new plan the deleted one's id
+    assert new_url == url
+    html = priced_client.get(new_url).text
+    assert "No plan meets these requirements" in html  # the new plan, not the kept view of the old
