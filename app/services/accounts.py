@@ -425,6 +425,9 @@ class Principal:
 
     user: User | None = None
     key: ApiKey | None = None
+    #: The user's roles as (workspace id, role), loaded once for this request (a page's
+    #: sign-in check lists them for the navigation); None: each check asks the database.
+    roles: tuple[tuple[int, str], ...] | None = None
 
     @property
     def actor(self) -> str:
@@ -449,6 +452,8 @@ def workspace_role(session: Session, principal: Principal, workspace_id: int) ->
         return "editor" if "write" in principal.key.scopes.split() else "viewer"
     if principal.user is None:
         return None
+    if principal.roles is not None:
+        return next((role for ws_id, role in principal.roles if ws_id == workspace_id), None)
     return session.exec(select(Membership.role).where(Membership.workspace_id == workspace_id,
                                                       Membership.user_id == principal.user.id)).first()
 

@@ -191,3 +191,26 @@ def test_api_key_cache_keeps_live_keys_for_its_time_only(session, monkeypatch) -
     off.lookup(session, "ap_x")
     off.lookup(session, "ap_x")
     assert len(queries) == n + 2
+
+
+def test_roles_loaded_for_a_request_answer_access_checks_without_a_query(session) -> None:
+    ana = user(session)
+    ws = acc.create_workspace(session, "Team", ana)
+    other = acc.create_workspace(session, "Other", user(session, "bo@example.com"))
+    loaded = acc.Principal(user=ana, roles=((ws.id, "viewer"),))  # as the page's sign-in check listed them
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    def count(*args) -> None:
+        statements.append(args[2])
+
+    event.listen(session.get_bind(), "before_cursor_execute", count)
+    try:
+        assert acc.workspace_role(session, loaded, ws.id) == "viewer"  # the loaded role, not the stored admin
+        assert acc.workspace_role(session, loaded, other.id) is None
+        with pytest.raises(acc.Forbidden):
+            acc.require_role(session, loaded, ws.id, "editor")
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", count)
+    assert statements == []
+    assert acc.workspace_role(session, acc.Principal(user=ana), ws.id) == "admin"  # without: the database

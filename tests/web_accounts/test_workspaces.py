@@ -147,7 +147,7 @@ def test_api_key_secret_is_shown_once(client: TestClient, settings) -> None:
     assert key.scopes == "read write" and secret.startswith(key.prefix) and secret not in key.key_hash
     assert _with(settings, lambda s: acc.lookup_api_key(s, secret).id) == key.id  # the secret works
     bearer = {"Authorization": f"Bearer {secret}"}
-    api = client.get("/api/v1/workspaces", headers=bearer, cookies={})
+    api = client.get("/api/v1/workspaces", headers=bearer)
     assert api.status_code == 200  # used once: this process now keeps the key (settings.api_key_cache_s)
     listing = client.get("/workspaces/default/keys").text
     assert secret not in listing and f"<code>{key.prefix}…</code>" in listing and "procurement sync" in listing
@@ -166,7 +166,7 @@ def test_api_key_secret_is_shown_once(client: TestClient, settings) -> None:
     assert _with(settings, lambda s: acc.lookup_api_key(s, secret)) is None
     # Revoked through this process: refused at once, not after the kept copy's time.
     assert settings.api_key_cache_s > 0
-    api = client.get("/api/v1/workspaces", headers=bearer, cookies={})
+    api = client.get("/api/v1/workspaces", headers=bearer)
     assert api.status_code == 401, api.text
     assert client.post(f"/workspaces/default/keys/{key.id}/revoke", follow_redirects=False).status_code == 303
     assert client.post("/workspaces/default/keys/99999/revoke").status_code == 404
