@@ -267,21 +267,11 @@ def create_design_from_example(session: Session, workspace_id: int, example: str
 
 
 def rename_design(session: Session, design: Design, name: str) -> Design:
-    design.name = clean_name(name)
-    design.updated_at = utcnow()
-    session.add(design)
-    session.commit()
-    session.refresh(design)
-    return design
+    return update_design(session, design, name=name)
 
 
 def update_spec(session: Session, design: Design, spec: WorkloadSpec) -> Design:
-    design.spec = _spec_json(spec)
-    design.updated_at = utcnow()
-    session.add(design)
-    session.commit()
-    session.refresh(design)
-    return design
+    return update_design(session, design, spec=spec)
 
 
 def variant_name(session: Session, workspace_id: int, name: str) -> str:
