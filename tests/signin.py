@@ -86,3 +86,13 @@ def signed_in_client(settings: Settings, email: str = EMAIL, password: str = PAS
             make_user(settings, email, password, role=role)
         sign_in(client, email, password)
         yield client
+
+
+def with_session(settings: Settings, fn):
+    """``fn(session)`` on the settings' database, in an engine of its own (as another process)."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as s:
+            return fn(s)
+    finally:
+        engine.dispose()

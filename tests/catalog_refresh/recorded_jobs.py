@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from app.catalog.refresh import aws, azure
 from app.catalog.schema import Snapshot
 from app.jobs.runner import JobRunner
-from app.models import Job, PriceOffering
+from app.models import PriceOffering
 from app.services import catalog as catalog_svc
 from tests.catalog_refresh.conftest import TODAY, build_base_snapshot, recorded
 from tests.conftest import make_settings
@@ -52,14 +52,6 @@ def stored_state(engine: Engine) -> tuple[list[str], str | None, int]:
         current = catalog_svc.current_snapshot(s)
         rows = len(s.exec(select(PriceOffering.id)).all())
         return ids, current.snapshot_id if current else None, rows
-
-
-def job_row(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        s.expunge(job)
-        return job
 
 
 class RetailPricesApi:

@@ -12,13 +12,13 @@ from sqlmodel import Session, select
 from app.db import dispose_engines, make_engine
 from app.models import Job
 from tests.catalog_refresh.recorded_jobs import (
-    job_row,
     seed_base,
     stored_state,
     thread_runner,
     use_recorded_azure,
 )
 from tests.faults.conftest import run_cli
+from tests.jobs.rows import job_row
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from app.catalog.refresh import azure
 from app.db import make_engine
 from app.models import AuditEvent, Job
 from app.settings import Settings
-from tests.catalog_refresh.recorded_jobs import job_row, seed_base, stored_state, use_recorded_azure
+from tests.catalog_refresh.recorded_jobs import seed_base, stored_state, use_recorded_azure
 from tests.conftest import make_settings
+from tests.jobs.rows import job_row
 from tests.signin import csrf_of, make_user, signed_in_client
 
 ADMIN = "root@example.com"

@@ -24,6 +24,7 @@ from app.services import designs as design_svc
 from app.services import estimate as est
 from tests.api.conftest import SMALL_SPEC
 from tests.conftest import make_settings
+from tests.jobs.rows import job_row as _job
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +46,6 @@ def runner(engine: Engine) -> JobRunner:
 @pytest.fixture
 def thread_runner(engine: Engine) -> JobRunner:
     return JobRunner(engine, _settings(engine, job_isolation="thread"))
-
-
-def _job(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        s.expunge(job)
-        return job
 
 
 def _ask(session: Session, design: Design, kind: str, runner: JobRunner, adj: est.Adjustments | None = None,

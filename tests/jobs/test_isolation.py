@@ -18,19 +18,13 @@ from sqlmodel import Session
 
 from app.jobs import service as jobs
 from app.jobs.runner import GENERIC_FAILURE, JobRunner
-from app.models import Design, Job
+from app.models import Design
 from app.services import designs as design_svc
 from tests.conftest import make_settings
 from tests.jobs import child_work
+from tests.jobs.rows import job_row as _job
 
 LONG_S = 600.0  # far longer than any test: only a kill ends these children
-
-
-def _job(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        s.expunge(job)
-        return job
 
 
 def _gone(pid: int) -> bool:

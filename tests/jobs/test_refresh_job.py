@@ -20,7 +20,6 @@ from app.models import Job, PriceSnapshot
 from app.services import catalog as catalog_svc
 from tests.catalog_refresh.conftest import build_base_snapshot
 from tests.catalog_refresh.recorded_jobs import (
-    job_row,
     recorded_azure_result,
     seed_base,
     stored_state,
@@ -29,6 +28,7 @@ from tests.catalog_refresh.recorded_jobs import (
     use_recorded_azure,
 )
 from tests.conftest import make_settings
+from tests.jobs.rows import job_row
 
 
 @pytest.fixture

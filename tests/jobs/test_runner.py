@@ -13,15 +13,16 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.jobs import service as jobs
 from app.jobs.runner import GENERIC_FAILURE, JobContext, JobRunner
-from app.models import Design, Job, utcnow
-from app.models import Plan as PlanRow
+from app.models import Design, utcnow
 from app.requirements.examples import example_text
 from app.services import designs as design_svc
 from tests.conftest import make_settings
+from tests.jobs.rows import job_row as _job
+from tests.jobs.rows import plan_rows as _plans
 
 
 @pytest.fixture
@@ -36,18 +37,6 @@ def thread_runner(engine: Engine) -> JobRunner:
     settings = make_settings(engine.url.render_as_string(hide_password=False), job_workers=0,
                              job_isolation="thread")
     return JobRunner(engine, settings)
-
-
-def _job(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        s.expunge(job)
-        return job
-
-
-def _plans(engine: Engine, design_id: int) -> list[PlanRow]:
-    with Session(engine) as s:
-        return list(s.exec(select(PlanRow).where(PlanRow.design_id == design_id)).all())
 
 
 def _record_touches(monkeypatch, on_touch=None) -> list[tuple[float | None, str | None]]:

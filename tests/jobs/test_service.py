@@ -14,14 +14,7 @@ from sqlmodel import Session, select
 from app.jobs import service as jobs
 from app.models import Design, Job, utcnow
 from app.models import Plan as PlanRow
-
-
-def _job(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        assert job is not None
-        s.expunge(job)
-        return job
+from tests.jobs.rows import job_row as _job
 
 
 def _enqueue(engine: Engine, n: int = 1, design_id: int | None = None) -> list[int]:

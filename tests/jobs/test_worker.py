@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from app.db import make_engine
 from app.jobs import queue as job_queue
@@ -28,10 +28,11 @@ from app.jobs import service as jobs
 from app.jobs.runner import JobRunner
 from app.migrations import upgrade
 from app.models import Design, Job
-from app.models import Plan as PlanRow
 from app.services import designs as design_svc
 from app.settings import PROJECT_ROOT, Settings
 from tests.conftest import make_settings
+from tests.jobs.rows import job_row as _job
+from tests.jobs.rows import plan_rows as _plans
 
 pytestmark = pytest.mark.postgres
 
@@ -80,18 +81,6 @@ def _enqueue_plan(engine: Engine, design: Design) -> int:
         job, created = design_svc.enqueue_plan(s, s.get(Design, design.id))
         assert created
         return job.id
-
-
-def _job(engine: Engine, job_id: int) -> Job:
-    with Session(engine) as s:
-        job = s.get(Job, job_id)
-        s.expunge(job)
-        return job
-
-
-def _plans(engine: Engine, design_id: int) -> list[PlanRow]:
-    with Session(engine) as s:
-        return list(s.exec(select(PlanRow).where(PlanRow.design_id == design_id)).all())
 
 
 def _wake_ups(engine: Engine) -> list[tuple]:

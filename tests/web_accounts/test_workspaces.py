@@ -6,27 +6,18 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from app.db import make_engine
 from app.models import ApiKey, AuditEvent, AuthSession, Design, Membership, Workspace
 from app.requirements.examples import example_text, load_example
 from app.services import accounts as acc
 from app.services import designs as svc
 from tests.signin import make_user, make_workspace
+from tests.signin import with_session as _with
 from tests.web_designs.conftest import import_bundled
 
 XSS = "<script>alert(1)</script>"
 XSS_TEXT = "&lt;script&gt;alert(1)&lt;/script&gt;"
-
-
-def _with(settings, fn):
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as s:
-            return fn(s)
-    finally:
-        engine.dispose()
 
 
 def _audit(settings) -> list[AuditEvent]:

@@ -19,7 +19,6 @@ from sqlmodel import Session
 
 from app.bundles.context import bundle_context
 from app.bundles.package import bundle_names, render_all, to_zip
-from app.db import make_engine
 from app.jobs import service as jobs
 from app.models import Job
 from app.models import Plan as PlanRow
@@ -28,6 +27,7 @@ from app.requirements.spec import WorkloadSpec
 from app.web.architecture import mermaid_text
 from tests.conftest import LiveServer, make_settings
 from tests.signin import make_user, sign_in, signed_in_client
+from tests.signin import with_session as _with_session
 from tests.web_designs.test_pages import HX, _new, _plan, _rows, _run
 
 
@@ -45,15 +45,6 @@ def _status_url(fragment: str) -> str:
 
 def _job_row(settings, job_id: int) -> Job:
     return _rows(settings, Job, id=job_id)[0]
-
-
-def _with_session(settings, fn):
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as s:
-            return fn(s)
-    finally:
-        engine.dispose()
 
 
 def test_plan_returns_a_polling_progress_panel_at_once(priced_client: TestClient, priced_settings) -> None:
